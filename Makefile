@@ -1,0 +1,53 @@
+# One-command set-up: every target that needs the virtual environment creates it first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+STAMP  := $(VENV)/.installed-stamp
+LOCK_VENV := /tmp/backtest-playback-lock
+
+.DEFAULT_GOAL := help
+.PHONY: help start-backend test lint fmt migrate superuser lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+start-backend: migrate ## Serve the app with daphne on $(HOST):$(PORT) (loopback by default)
+	$(BIN)/daphne --bind $(HOST) --port $(PORT) project.asgi:application
+
+test: $(STAMP) ## Run the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check and ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP) ## Format and auto-fix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrate: $(STAMP) ## Apply database migrations
+	$(BIN)/python manage.py migrate --no-input
+
+superuser: migrate ## Create an admin user interactively
+	$(BIN)/python manage.py createsuperuser
+
+lock: ## Re-resolve pyproject.toml's dependencies into the exact pins of requirements*.txt
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(PYTHON) bin/direct_deps.py > $(LOCK_VENV)/runtime.txt
+	$(PYTHON) bin/direct_deps.py dev > $(LOCK_VENV)/dev.txt
+	$(LOCK_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(LOCK_VENV)/runtime.txt
+	{ sed -n '1,2p' requirements.txt; $(LOCK_VENV)/bin/pip freeze; } > $(LOCK_VENV)/requirements.txt
+	$(LOCK_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(LOCK_VENV)/dev.txt
+	{ sed -n '1,3p' requirements-dev.txt; $(LOCK_VENV)/bin/pip freeze \
+	  | grep -vxFf $(LOCK_VENV)/requirements.txt; } > requirements-dev.txt
+	cp $(LOCK_VENV)/requirements.txt requirements.txt
+
+clean: ## Remove the virtual environment and local state (database, dev secret key)
+	rm -rf $(VENV) var

@@ -1,0 +1,42 @@
+"""The platform's error codes: one table for REST envelopes and WebSocket `err` frames.
+
+docs/api/error-codes.md lists the same codes; keep the two in step.
+"""
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """A machine-readable error code, shared by REST and WebSocket errors."""
+
+    VALIDATION = "VALIDATION"
+    CONFLICT = "CONFLICT"
+    IDP_CONFLICT = "IDP_CONFLICT"
+    RUN_NOT_FOUND = "RUN_NOT_FOUND"
+    DATASET_NOT_FOUND = "DATASET_NOT_FOUND"
+    RANGE = "RANGE"
+    BUSY = "BUSY"
+    INTERNAL = "INTERNAL"
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status a REST response with this code carries."""
+        return HTTP_STATUS[self]
+
+
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.VALIDATION: 422,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.IDP_CONFLICT: 409,
+    ErrorCode.RUN_NOT_FOUND: 404,
+    ErrorCode.DATASET_NOT_FOUND: 404,
+    ErrorCode.RANGE: 400,
+    ErrorCode.BUSY: 503,
+    ErrorCode.INTERNAL: 500,
+}
+
+
+def rest_error(code: ErrorCode, message: str, details: dict[str, Any] | None = None) -> dict:
+    """The REST error envelope: {"error": {"code", "message", "details"}}."""
+    return {"error": {"code": code.value, "message": message, "details": details or {}}}

@@ -1,0 +1,20 @@
+"""Serving the admin's static files from the ASGI app: daphne serves no files itself."""
+
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import Http404, HttpRequest, HttpResponseBase
+
+
+class StaticFilesHandler(ASGIStaticFilesHandler):
+    """Django's ASGI static-files handler, answering 404 to a path outside the static dirs.
+
+    The stock handler lets SuspiciousFileOperation (a `..` path) escape as a 500 with a
+    logged traceback.
+    """
+
+    def serve(self, request: HttpRequest) -> HttpResponseBase:
+        """Serve the file, or raise Http404 for a path that leaves the static dirs."""
+        try:
+            return super().serve(request)
+        except SuspiciousFileOperation:
+            raise Http404("no such static file") from None

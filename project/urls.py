@@ -1,0 +1,9 @@
+"""HTTP routes. WebSocket routes are in backtests/routing.py."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("health.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,88 @@
+"""ASGI wrappers that decide whether a WebSocket handshake reaches a consumer.
+
+Both refuse with a plain close before accept, which servers answer with HTTP 403, and
+log one INFO line: a refused handshake is the client's mistake, not a server error.
+"""
+
+import logging
+from urllib.parse import urlsplit
+
+from channels.routing import URLRouter
+from channels.security.websocket import WebsocketDenier
+from django.conf import settings
+from django.http.request import validate_host
+
+logger = logging.getLogger(__name__)
+
+
+def origin_allowed(origin: bytes | None) -> bool:
+    """Whether a handshake's Origin header may open a socket.
+
+    No header is allowed: browsers always send one, so only non-browser clients omit
+    it, and refusing them protects nothing. Otherwise the origin must be a well-formed
+    http(s) origin whose host is in ALLOWED_HOSTS or which is a configured CORS origin.
+    """
+    if origin is None:
+        return True
+    try:
+        text = origin.decode("ascii")
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except (UnicodeDecodeError, ValueError):
+        return False
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path
+        or parts.query
+        or parts.fragment
+    ):
+        return False
+    if text in settings.CORS_ALLOWED_ORIGINS:
+        return True
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return validate_host(host, settings.ALLOWED_HOSTS)
+
+
+def header(scope: dict, name: bytes) -> bytes | None:
+    """The value of a header that must appear at most once; b"" when it is repeated."""
+    values = [value for key, value in scope.get("headers", ()) if key == name]
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else b""
+
+
+class OriginGuard:
+    """Refuse WebSocket handshakes from origins this service does not serve."""
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Pass an allowed handshake on; refuse any other with 403."""
+        origin = header(scope, b"origin")
+        if origin_allowed(origin):
+            return await self.application(scope, receive, send)
+        logger.info("websocket refused: origin %r is not allowed", origin[:200])
+        return await WebsocketDenier()(scope, receive, send)
+
+
+class RefusingURLRouter(URLRouter):
+    """A URLRouter that refuses a path it cannot route with 403 instead of raising.
+
+    Channels' outermost URLRouter raises ValueError on no match, which daphne turns into
+    a 500 and a logged traceback (channels#2147).
+    """
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Route the handshake, or refuse it when no route matches."""
+        # daphne copies a client's Daphne-Root-Path header into root_path, and URLRouter
+        # then refuses every path outside it. This service is never mounted under a
+        # prefix, so a client must not be able to choose one.
+        scope = {**scope, "root_path": ""}
+        path = scope["path"].lstrip("/")
+        if not any(route.pattern.match(path) for route in self.routes):
+            logger.info("websocket refused: no route for path %r", scope["path"][:200])
+            return await WebsocketDenier()(scope, receive, send)
+        return await super().__call__(scope, receive, send)

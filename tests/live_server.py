@@ -1,0 +1,79 @@
+"""Start the real server in a subprocess on a free loopback port, for end-to-end tests."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+LISTENING = re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)")
+
+
+@dataclass
+class LiveServer:
+    """A running server process and where to reach it."""
+
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def daphne(tmp_dir: Path, **env: str) -> Iterator[LiveServer]:
+    """Run `daphne project.asgi:application` on a free port picked by the OS."""
+    log_path = tmp_dir / "server.log"
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WS_"))},
+        "DJANGO_VAR_DIR": str(tmp_dir),
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
+    cmd = [
+        str(BIN / "daphne"),
+        "--endpoint",
+        "tcp:port=0:interface=127.0.0.1",
+        "project.asgi:application",
+    ]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=log)
+    try:
+        port = wait_for_port(process, log_path)
+        yield LiveServer(process, port, log_path)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for_port(process: subprocess.Popen, log_path: Path, timeout: float = 30) -> int:
+    """Read the server's log until it says where it listens."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = LISTENING.search(log_path.read_text(errors="replace"))
+        if match:
+            return int(match.group(1))
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited at start-up:\n{log_path.read_text()}")
+        time.sleep(0.05)
+    raise RuntimeError(f"server did not listen within {timeout}s:\n{log_path.read_text()}")
