@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 LOCK_VENV := /tmp/backtest-playback-lock
 
 .DEFAULT_GOAL := help
-.PHONY: help start-backend test lint fmt migrate superuser lock clean
+.PHONY: help start-backend test lint fmt migrate superuser demo lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ migrate: $(STAMP) ## Apply database migrations
 
 superuser: migrate ## Create an admin user interactively
 	$(BIN)/python manage.py createsuperuser
+
+demo: migrate ## Load the demo catalog (safe to run twice)
+	$(BIN)/python manage.py load_demo
 
 lock: ## Re-resolve pyproject.toml's dependencies into the exact pins of requirements*.txt
 	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)

@@ -5,6 +5,8 @@ import contextlib
 import logging
 import time
 
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
@@ -14,7 +16,13 @@ logger = logging.getLogger(__name__)
 
 
 class PlaybackConsumer(AsyncJsonWebsocketConsumer):
-    """One viewer's socket for one backtest: validates ctrl messages and echoes them."""
+    """One viewer's socket for one backtest: validates ctrl messages and echoes them.
+
+    Database rule: Channels closes stale database connections, through a thread hop,
+    before every message and after disconnect. This consumer skips that, because its
+    handlers never touch the database. A handler that does must go through
+    channels.db.database_sync_to_async, which does the same clean-up around each call.
+    """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -24,6 +32,20 @@ class PlaybackConsumer(AsyncJsonWebsocketConsumer):
         self.messages_out = 0
         self.heartbeat: asyncio.Task | None = None
         self.max_message_bytes = settings.WS_MAX_MESSAGE_BYTES
+
+    async def dispatch(self, message: dict) -> None:
+        """Run the handler for a message's type (without the per-message DB clean-up)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        """Leave any groups, run disconnect() and stop (without the DB clean-up)."""
+        for group in self.groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def connect(self) -> None:
         """Accept the socket and start its heartbeat."""

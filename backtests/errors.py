@@ -16,6 +16,9 @@ class ErrorCode(StrEnum):
     RUN_NOT_FOUND = "RUN_NOT_FOUND"
     DATASET_NOT_FOUND = "DATASET_NOT_FOUND"
     RANGE = "RANGE"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     BUSY = "BUSY"
     INTERNAL = "INTERNAL"
 
@@ -32,6 +35,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.RUN_NOT_FOUND: 404,
     ErrorCode.DATASET_NOT_FOUND: 404,
     ErrorCode.RANGE: 400,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.BUSY: 503,
     ErrorCode.INTERNAL: 500,
 }

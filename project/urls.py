@@ -5,5 +5,8 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("health.urls")),
+    path("", include("backtests.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = "backtests.views.server_error"

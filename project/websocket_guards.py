@@ -8,7 +8,6 @@ import logging
 from urllib.parse import urlsplit
 
 from channels.routing import URLRouter
-from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import validate_host
 
@@ -53,6 +52,15 @@ def header(scope: dict, name: bytes) -> bytes | None:
     return values[0] if len(values) == 1 else b""
 
 
+async def refuse(scope, receive, send) -> None:
+    """Refuse the handshake: a close before accept, which servers answer with 403."""
+    # A bare ASGI app rather than Channels' WebsocketDenier, which is a whole consumer
+    # (channel-layer registration, database clean-up) for one close message.
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close"})
+
+
 class OriginGuard:
     """Refuse WebSocket handshakes from origins this service does not serve."""
 
@@ -65,7 +73,7 @@ class OriginGuard:
         if origin_allowed(origin):
             return await self.application(scope, receive, send)
         logger.info("websocket refused: origin %r is not allowed", origin[:200])
-        return await WebsocketDenier()(scope, receive, send)
+        return await refuse(scope, receive, send)
 
 
 class RefusingURLRouter(URLRouter):
@@ -84,5 +92,5 @@ class RefusingURLRouter(URLRouter):
         path = scope["path"].lstrip("/")
         if not any(route.pattern.match(path) for route in self.routes):
             logger.info("websocket refused: no route for path %r", scope["path"][:200])
-            return await WebsocketDenier()(scope, receive, send)
+            return await refuse(scope, receive, send)
         return await super().__call__(scope, receive, send)

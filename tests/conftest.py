@@ -1,11 +1,13 @@
-"""Shared fixtures: WebSocket communicators that go through the real ASGI application."""
+"""Shared fixtures: WebSocket communicators through the real ASGI app; the checked REST client."""
 
+import json
 from collections.abc import AsyncIterator
 
 import pytest
 from channels.testing import WebsocketCommunicator
 
 from project.asgi import application
+from tests.openapi import assert_response_matches
 
 FRONTEND_ORIGIN = b"http://localhost:5173"
 
@@ -28,3 +30,39 @@ async def ws() -> AsyncIterator[WebsocketCommunicator]:
     assert connected
     yield comm
     await comm.disconnect()
+
+
+class Api:
+    """The sync test client for the REST API, checking every answer against openapi.yaml."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def get(self, path: str, query: dict | None = None):
+        """GET `path` and return the response, its JSON checked against the document."""
+        return self.checked("GET", path, self.client.get(path, query or {}))
+
+    def post(self, path: str, body, headers: dict | None = None, raw: bool = False):
+        """POST a JSON body (or raw bytes/str when `raw`) and check the answer."""
+        data = body if raw else json.dumps(body)
+        response = self.client.post(
+            path, data, content_type="application/json", headers=headers or {}
+        )
+        return self.checked("POST", path, response)
+
+    def call(self, method: str, path: str):
+        """Any other method, checked likewise."""
+        return self.checked(method, path, self.client.generic(method, path))
+
+    @staticmethod
+    def checked(method: str, path: str, response):
+        assert response["Content-Type"] == "application/json", response.content[:200]
+        response.data = json.loads(response.content)
+        assert_response_matches(method, path.split("?")[0], response.status_code, response.data)
+        return response
+
+
+@pytest.fixture
+def api(client, db) -> Api:
+    """The REST API over a test database, answers checked against docs/api/openapi.yaml."""
+    return Api(client)

@@ -1,0 +1,154 @@
+"""The catalog's operations: create a run idempotently, list runs, get one.
+
+Async functions over Django's async ORM. The one write runs as a single sync block in a
+worker thread, because a transaction (needed to survive a unique-key race) cannot span
+async ORM calls.
+"""
+
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.db import IntegrityError, transaction
+
+from backtests.hashing import input_hash
+from backtests.models import Dataset, Run
+from backtests.validation import RunQuery, RunRequest
+
+
+class DatasetNotFound(Exception):
+    """No dataset has that id, or none that is READY covers the symbol and range."""
+
+
+class DatasetNotReady(Exception):
+    """The dataset exists but is not READY, so no run can use it yet."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        super().__init__(f"dataset {dataset.dataset_id} is {dataset.status}")
+        self.dataset = dataset
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key already belongs to a run with different inputs."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"idempotency key already used by run {run_id}")
+        self.run_id = run_id
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """The outcome of a create: the run and whether this request made it."""
+
+    run_id: str
+    new: bool
+
+
+async def resolve_dataset(request: RunRequest) -> Dataset:
+    """The dataset a create names, by id or as the READY one covering symbol and range."""
+    if request.dataset_id is not None:
+        dataset = await Dataset.objects.filter(pk=request.dataset_id).afirst()
+        if dataset is None:
+            raise DatasetNotFound(f"no dataset {request.dataset_id}")
+        if dataset.status != Dataset.Status.READY:
+            raise DatasetNotReady(dataset)
+        return dataset
+    # Of the datasets covering the range, the tightest; ties go to the smallest id.
+    dataset = await (
+        Dataset.objects.filter(
+            symbol=request.symbol,
+            from_date__lte=request.from_date,
+            to_date__gte=request.to_date,
+            status=Dataset.Status.READY,
+        )
+        .order_by("-from_date", "to_date", "dataset_id")
+        .afirst()
+    )
+    if dataset is None:
+        raise DatasetNotFound(
+            f"no READY dataset covers {request.symbol} "
+            f"from {request.from_date} to {request.to_date}"
+        )
+    return dataset
+
+
+async def create_run(request: RunRequest, idempotency_key: str | None) -> Created:
+    """Create a QUEUED run, or find the earlier run with the same key or the same inputs."""
+    dataset = await resolve_dataset(request)
+    digest = input_hash(
+        dataset_id=dataset.dataset_id,
+        strategy_id=request.strategy_id,
+        params=request.params,
+        seed=request.seed,
+        slippage_fees=request.slippage_fees,
+        speed=request.speed,
+    )
+    return await sync_to_async(create_or_find)(dataset, request, digest, idempotency_key)
+
+
+def create_or_find(
+    dataset: Dataset, request: RunRequest, digest: str, idempotency_key: str | None
+) -> Created:
+    """Insert the run unless an earlier one matches; a lost insert race finds the winner."""
+    earlier = find_earlier(digest, idempotency_key)
+    if earlier is not None:
+        return earlier
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                dataset=dataset,
+                strategy_id=request.strategy_id,
+                params=request.params,
+                seed=request.seed,
+                slippage_fees=request.slippage_fees,
+                speed=request.speed,
+                input_hash=digest,
+                idempotency_key=idempotency_key,
+            )
+    except IntegrityError:
+        # A concurrent request inserted the same inputs or key first.
+        earlier = find_earlier(digest, idempotency_key)
+        if earlier is None:
+            raise
+        return earlier
+    return Created(run.run_id, new=True)
+
+
+def find_earlier(digest: str, idempotency_key: str | None) -> Created | None:
+    """The earlier run this create repeats: same key (same inputs), or same inputs."""
+    if idempotency_key is not None:
+        keyed = (
+            Run.objects.filter(idempotency_key=idempotency_key)
+            .values_list("run_id", "input_hash")
+            .first()
+        )
+        if keyed is not None:
+            run_id, keyed_digest = keyed
+            if keyed_digest != digest:
+                raise IdempotencyConflict(run_id)
+            return Created(run_id, new=False)
+    run_id = Run.objects.filter(input_hash=digest).values_list("run_id", flat=True).first()
+    return Created(run_id, new=False) if run_id is not None else None
+
+
+async def list_runs(query: RunQuery) -> tuple[list[Run], int]:
+    """One page of runs matching the query, and how many match in all (two queries)."""
+    runs = Run.objects.select_related("dataset", "metrics")
+    if query.symbol is not None:
+        runs = runs.filter(dataset__symbol=query.symbol)
+    if query.from_date is not None:
+        runs = runs.filter(dataset__from_date__gte=query.from_date)
+    if query.to_date is not None:
+        runs = runs.filter(dataset__to_date__lte=query.to_date)
+    if query.strategy_id is not None:
+        runs = runs.filter(strategy_id=query.strategy_id)
+    if query.status is not None:
+        runs = runs.filter(status=query.status)
+    total = await runs.acount()
+    tie_break = "run_id" if query.order == "created_at" else "-run_id"
+    page = runs.order_by(query.order, tie_break)[query.offset : query.offset + query.limit]
+    return [run async for run in page], total
+
+
+async def get_run(run_id: str) -> Run | None:
+    """The run with its dataset and metrics, or None (one query)."""
+    return await Run.objects.select_related("dataset", "metrics").filter(pk=run_id).afirst()

@@ -1,0 +1,46 @@
+"""The deterministic input hash that finds an identical earlier run."""
+
+import hashlib
+import json
+from typing import Any
+
+
+def canonical(value: Any) -> Any:
+    """A JSON value with numbers in one form: 1, 1.0 and 1e0 all become 1."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, dict):
+        return {key: canonical(item) for key, item in value.items()}
+    return [canonical(item) for item in value]
+
+
+def canonical_json(value: Any) -> str:
+    """Canonical JSON text: sorted keys, no spaces, shortest round-trip floats."""
+    return json.dumps(
+        canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def input_hash(
+    *,
+    dataset_id: str,
+    strategy_id: str,
+    params: dict[str, Any],
+    seed: int,
+    slippage_fees: dict[str, Any],
+    speed: int,
+) -> str:
+    """SHA-256 of a run's canonical inputs, after defaults and dataset resolution."""
+    inputs = {
+        "dataset_id": dataset_id,
+        "strategy_id": strategy_id,
+        "params": params,
+        "seed": seed,
+        "slippage_fees": slippage_fees,
+        "speed": speed,
+    }
+    return hashlib.sha256(canonical_json(inputs).encode()).hexdigest()

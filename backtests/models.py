@@ -1,0 +1,164 @@
+"""The run catalog: datasets, runs and their metrics."""
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from ulid import ULID
+
+
+def new_run_id() -> str:
+    """A new ULID string: unique, and sortable by creation time."""
+    return str(ULID())
+
+
+class DatasetStatus(models.TextChoices):
+    READY = "READY"
+    BUILDING = "BUILDING"
+    ERROR = "ERROR"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    ERROR = "ERROR"
+    CANCELLED = "CANCELLED"
+
+
+class Dataset(models.Model):
+    """Market data a run replays: one symbol over a date range."""
+
+    Status = DatasetStatus
+
+    dataset_id = models.CharField(primary_key=True, max_length=64)
+    symbol = models.CharField(max_length=32)
+    from_date = models.DateField()
+    to_date = models.DateField()
+    products = models.JSONField(default=list, blank=True, help_text="e.g. TRADES, TBBO")
+    calendar_version = models.CharField(max_length=32, blank=True)
+    tz = models.CharField(max_length=64, default="America/New_York")
+    generated_at = models.DateTimeField(null=True, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.BUILDING)
+
+    class Meta:
+        ordering = ["dataset_id"]
+        indexes = [
+            models.Index(fields=["symbol", "from_date", "to_date"], name="dataset_symbol_range"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=DatasetStatus.values), name="dataset_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(from_date__lte=F("to_date")), name="dataset_range_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(size_bytes__gte=0), name="dataset_size_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.dataset_id
+
+
+class Run(models.Model):
+    """One backtest: a strategy with its parameters over a dataset."""
+
+    Status = RunStatus
+
+    run_id = models.CharField(primary_key=True, max_length=26, default=new_run_id, editable=False)
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="runs")
+    strategy_id = models.CharField(max_length=100)
+    params = models.JSONField(default=dict, blank=True)
+    seed = models.BigIntegerField()
+    slippage_fees = models.JSONField(help_text='{"k_spread": number, "fees_bps": number}')
+    speed = models.PositiveIntegerField(default=60)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+    metrics_path = models.CharField(max_length=500, blank=True)
+    equity_path = models.CharField(max_length=500, blank=True)
+    orders_path = models.CharField(max_length=500, blank=True)
+    fills_path = models.CharField(max_length=500, blank=True)
+    manifest_path = models.CharField(max_length=500, blank=True)
+    code_hash = models.CharField(max_length=64, blank=True)
+    input_hash = models.CharField(max_length=64, unique=True)
+    idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-run_id"]
+        indexes = [
+            models.Index(fields=["strategy_id", "created_at"], name="run_strategy_created"),
+            models.Index(fields=["created_at"], name="run_created"),
+            models.Index(fields=["status", "created_at"], name="run_status_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=RunStatus.values), name="run_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(seed__gte=0), name="run_seed_non_negative"),
+            models.CheckConstraint(condition=Q(speed__gt=0), name="run_speed_positive"),
+            models.CheckConstraint(
+                condition=Q(duration_ms__isnull=True) | Q(duration_ms__gte=0),
+                name="run_duration_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.run_id
+
+    def artifacts(self) -> dict[str, str | None]:
+        """Where the run's outputs are, by kind; None until the runner writes them."""
+        return {
+            "metrics": self.metrics_path or None,
+            "equity": self.equity_path or None,
+            "orders": self.orders_path or None,
+            "fills": self.fills_path or None,
+            "manifest": self.manifest_path or None,
+        }
+
+
+class RunMetrics(models.Model):
+    """A finished run's performance figures (one row per run)."""
+
+    run = models.OneToOneField(
+        Run, on_delete=models.CASCADE, primary_key=True, related_name="metrics"
+    )
+    total_return = models.FloatField()
+    cagr = models.FloatField()
+    max_drawdown = models.FloatField()
+    sharpe = models.FloatField()
+    sortino = models.FloatField()
+    hit_rate = models.FloatField()
+    avg_win = models.FloatField()
+    avg_loss = models.FloatField()
+    turnover = models.FloatField()
+    slippage_share = models.FloatField()
+    fees_paid = models.FloatField()
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "run metrics"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(hit_rate__gte=0) & Q(hit_rate__lte=1), name="metrics_hit_rate_unit"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"metrics of {self.run_id}"
+
+    FIELDS = (
+        "total_return",
+        "cagr",
+        "max_drawdown",
+        "sharpe",
+        "sortino",
+        "hit_rate",
+        "avg_win",
+        "avg_loss",
+        "turnover",
+        "slippage_share",
+        "fees_paid",
+    )

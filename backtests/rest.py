@@ -1,0 +1,70 @@
+"""REST plumbing for the catalog's views: JSON responses, error envelopes, method checks.
+
+Every response on an API path is JSON, errors included: `{"error": {...}}` with a code
+from backtests/errors.py.
+"""
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from backtests.errors import ErrorCode, rest_error
+from backtests.validation import ValidationError
+
+logger = logging.getLogger(__name__)
+
+AsyncView = Callable[..., Awaitable[HttpResponse]]
+
+
+def json_response(data: Any, status: int = 200) -> HttpResponse:
+    """A JSON response."""
+    return HttpResponse(orjson.dumps(data), status=status, content_type="application/json")
+
+
+def error_response(
+    code: ErrorCode, message: str, details: dict[str, Any] | None = None
+) -> HttpResponse:
+    """An error envelope with the HTTP status of its code."""
+    return json_response(rest_error(code, message, details), status=code.http_status)
+
+
+def api_view(*methods: str) -> Callable[[AsyncView], AsyncView]:
+    """Make an async view an API endpoint: allowed methods, JSON errors, no CSRF.
+
+    The API authenticates no one by cookie, so CSRF protection has nothing to protect
+    and would refuse the frontend's cross-origin POSTs.
+    """
+    allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+    allow_header = ", ".join(sorted(allowed))
+
+    def decorate(view: AsyncView) -> AsyncView:
+        @csrf_exempt
+        @functools.wraps(view)
+        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in allowed:
+                response = error_response(
+                    ErrorCode.METHOD_NOT_ALLOWED,
+                    f"method {request.method} is not allowed here",
+                    {"allowed": sorted(allowed)},
+                )
+                response["Allow"] = allow_header
+                return response
+            try:
+                return await view(request, *args, **kwargs)
+            except ValidationError as error:
+                return error_response(ErrorCode.VALIDATION, error.message, error.details)
+            except RequestDataTooBig:
+                return error_response(ErrorCode.PAYLOAD_TOO_LARGE, "request body is too large", {})
+            except Exception:
+                logger.exception("unhandled error in %s %s", request.method, request.path)
+                return error_response(ErrorCode.INTERNAL, "internal server error")
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,9 @@
+from django.urls import path, re_path
+
+from backtests import views
+
+urlpatterns = [
+    path("backtests", views.runs, name="runs"),
+    re_path(r"^backtests/(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})$", views.run, name="run"),
+    re_path(r"^backtests/(?P<rest>.*)$", views.not_found, name="api-not-found"),
+]

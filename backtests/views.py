@@ -1,0 +1,75 @@
+"""The catalog's REST API: /backtests (list, create) and /backtests/<id> (get)."""
+
+from django.http import HttpRequest, HttpResponse
+from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
+
+from backtests import catalog
+from backtests.errors import ErrorCode
+from backtests.rest import api_view, error_response, json_response
+from backtests.serializers import run_detail, run_summary
+from backtests.validation import parse_idempotency_key, parse_run_query, parse_run_request
+
+
+@api_view("GET", "POST")
+async def runs(request: HttpRequest) -> HttpResponse:
+    """GET lists runs, newest first by default; POST creates one."""
+    if request.method == "POST":
+        return await create_run(request)
+    query = parse_run_query(dict(request.GET.lists()))
+    items, total = await catalog.list_runs(query)
+    return json_response(
+        {
+            "items": [run_summary(run) for run in items],
+            "total": total,
+            "limit": query.limit,
+            "offset": query.offset,
+        }
+    )
+
+
+async def create_run(request: HttpRequest) -> HttpResponse:
+    """POST /backtests: 202 for a new run, 200 EXISTS for a repeat, 409 for a reused key."""
+    key = parse_idempotency_key(request.headers)
+    run_request = parse_run_request(request.body)
+    try:
+        created = await catalog.create_run(run_request, key)
+    except catalog.DatasetNotFound as missing:
+        return error_response(ErrorCode.DATASET_NOT_FOUND, str(missing))
+    except catalog.DatasetNotReady as not_ready:
+        return error_response(
+            ErrorCode.CONFLICT,
+            f"{not_ready}; runs need a READY dataset",
+            {"dataset_id": not_ready.dataset.status},
+        )
+    except catalog.IdempotencyConflict as conflict:
+        return error_response(
+            ErrorCode.IDP_CONFLICT,
+            "this Idempotency-Key was used with a different request body",
+            {"run_id": conflict.run_id},
+        )
+    if created.new:
+        return json_response({"run_id": created.run_id, "status": "QUEUED"}, status=202)
+    return json_response({"run_id": created.run_id, "status": "EXISTS"})
+
+
+@api_view("GET")
+async def run(request: HttpRequest, run_id: str) -> HttpResponse:
+    """GET /backtests/<id>: the run with its dataset, metrics and artifacts."""
+    found = await catalog.get_run(run_id)
+    if found is None:
+        return error_response(ErrorCode.RUN_NOT_FOUND, f"no run {run_id}")
+    return json_response(run_detail(found))
+
+
+@csrf_exempt
+async def not_found(request: HttpRequest, rest: str) -> HttpResponse:
+    """Any other path under /backtests/: a JSON 404, never Django's HTML page."""
+    return error_response(ErrorCode.NOT_FOUND, f"no API endpoint at {request.path[:200]}")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: the JSON envelope on API paths, Django's page elsewhere."""
+    if request.path == "/backtests" or request.path.startswith("/backtests/"):
+        return error_response(ErrorCode.INTERNAL, "internal server error")
+    return defaults.server_error(request)

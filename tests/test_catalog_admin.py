@@ -1,0 +1,86 @@
+"""The catalog in the Django admin, populated by the demo command."""
+
+import pytest
+from django.core.management import call_command
+
+from backtests.demo import BASELINE
+from backtests.models import Dataset, Run, RunMetrics
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_loads_the_baseline_and_runs_in_every_status(capsys) -> None:
+    call_command("load_demo")
+    assert "added 3 datasets and 8 runs" in capsys.readouterr().out
+    baseline = Dataset.objects.get(pk=BASELINE)
+    assert (baseline.symbol, str(baseline.from_date), str(baseline.to_date)) == (
+        "AAPL",
+        "2023-01-01",
+        "2023-12-31",
+    )
+    assert baseline.status == Dataset.Status.READY
+    assert set(Run.objects.values_list("status", flat=True)) == set(Run.Status.values)
+    assert RunMetrics.objects.count() == Run.objects.filter(status=Run.Status.DONE).count()
+
+
+def test_demo_twice_changes_nothing(capsys) -> None:
+    call_command("load_demo")
+    before = list(Run.objects.values().order_by("run_id"))
+    call_command("load_demo")
+    assert "added 0 datasets and 0 runs" in capsys.readouterr().out
+    assert list(Run.objects.values().order_by("run_id")) == before
+
+
+def test_demo_runs_are_found_by_the_api_as_existing(api) -> None:
+    call_command("load_demo")
+    body = {
+        "dataset_id": BASELINE,
+        "strategy_id": "sma_crossover",
+        "params": {"fast": 20, "slow": 50},
+        "seed": 42,
+        "slippage_fees": {"k_spread": 0.5, "fees_bps": 1},
+    }
+    assert api.post("/backtests", body).data["status"] == "EXISTS"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/backtests/run/",
+        "/admin/backtests/run/?status__exact=DONE",
+        "/admin/backtests/run/?strategy_id=momentum",
+        "/admin/backtests/run/?dataset__symbol=MSFT",
+        "/admin/backtests/run/?q=AAPL-2023",
+        "/admin/backtests/dataset/",
+        f"/admin/backtests/dataset/{BASELINE}/change/",
+    ],
+)
+def test_admin_pages_render(admin_client, path: str) -> None:
+    call_command("load_demo")
+    response = admin_client.get(path)
+    assert response.status_code == 200
+
+
+def test_admin_run_list_is_newest_first_with_key_fields(admin_client) -> None:
+    call_command("load_demo")
+    page = admin_client.get("/admin/backtests/run/").content.decode()
+    newest, oldest = Run.objects.order_by("-created_at")[0], Run.objects.order_by("created_at")[0]
+    assert page.index(newest.run_id) < page.index(oldest.run_id)
+    for text in ("sma_crossover", "AAPL", "0.184", "DONE"):
+        assert text in page
+
+
+def test_admin_run_page_shows_hashes_read_only(admin_client) -> None:
+    call_command("load_demo")
+    run = Run.objects.filter(status=Run.Status.DONE).first()
+    page = admin_client.get(f"/admin/backtests/run/{run.run_id}/change/").content.decode()
+    assert run.input_hash in page
+    assert 'name="input_hash"' not in page
+    assert 'name="manifest_path"' not in page
+
+
+def test_admin_dataset_page_lists_its_runs(admin_client) -> None:
+    call_command("load_demo")
+    page = admin_client.get(f"/admin/backtests/dataset/{BASELINE}/change/").content.decode()
+    for run in Run.objects.filter(dataset_id=BASELINE):
+        assert run.run_id in page
