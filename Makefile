@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 LOCK_VENV := /tmp/backtest-playback-lock
 
 .DEFAULT_GOAL := help
-.PHONY: help start-backend test lint fmt migrate superuser demo lock clean
+.PHONY: help start-backend test lint fmt migrate superuser demo bench-catalog lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ superuser: migrate ## Create an admin user interactively
 
 demo: migrate ## Load the demo catalog (safe to run twice)
 	$(BIN)/python manage.py load_demo
+
+bench-catalog: $(STAMP) ## Catalog REST latency with 100,000 runs, on SQLite and PostgreSQL
+	$(BIN)/python -m bench.catalog $(BENCH_ARGS)
 
 lock: ## Re-resolve pyproject.toml's dependencies into the exact pins of requirements*.txt
 	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)

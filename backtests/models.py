@@ -88,10 +88,16 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-run_id"]
+        # The list's indexes end in its order (created_at, run_id), so that a page is read
+        # in index order instead of sorting every matching row.
         indexes = [
-            models.Index(fields=["strategy_id", "created_at"], name="run_strategy_created"),
-            models.Index(fields=["created_at"], name="run_created"),
-            models.Index(fields=["status", "created_at"], name="run_status_created"),
+            models.Index(fields=["created_at", "run_id"], name="run_created"),
+            models.Index(
+                fields=["strategy_id", "created_at", "run_id"], name="run_strategy_created"
+            ),
+            models.Index(fields=["status", "created_at", "run_id"], name="run_status_created"),
+            # Counts runs by dataset (the symbol and date filters) and status from the index.
+            models.Index(fields=["dataset", "status"], name="run_dataset_status"),
         ]
         constraints = [
             models.CheckConstraint(

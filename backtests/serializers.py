@@ -1,4 +1,8 @@
-"""JSON representations of catalog objects for the REST API (docs/api/openapi.yaml)."""
+"""JSON representations of catalog objects for the REST API (docs/api/openapi.yaml).
+
+A list is built from plain rows (`.values()`), which is several times cheaper than model
+instances for a page of 500; a single run is built from its model.
+"""
 
 from datetime import UTC, date, datetime
 from typing import Any
@@ -8,6 +12,19 @@ from django.core.exceptions import ObjectDoesNotExist
 from backtests.models import Dataset, Run, RunMetrics
 
 SUMMARY_METRICS = ("total_return", "sharpe", "max_drawdown")
+RUN_SUMMARY_FIELDS = (
+    "run_id",
+    "dataset_id",
+    "status",
+    "strategy_id",
+    "seed",
+    "speed",
+    "created_at",
+    "duration_ms",
+    "metrics__run_id",  # None when the run has no metrics row
+    *(f"metrics__{name}" for name in SUMMARY_METRICS),
+)
+DATASET_SUMMARY_FIELDS = ("dataset_id", "symbol", "from_date", "to_date")
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -22,6 +39,34 @@ def day(value: date) -> str:
     return value.isoformat()
 
 
+def dataset_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a dataset that a run listing shows, from a DATASET_SUMMARY_FIELDS row."""
+    return {
+        "dataset_id": row["dataset_id"],
+        "symbol": row["symbol"],
+        "from": day(row["from_date"]),
+        "to": day(row["to_date"]),
+    }
+
+
+def run_summary(row: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """A run as an item of GET /backtests, from a RUN_SUMMARY_FIELDS row and its dataset's."""
+    has_metrics = row["metrics__run_id"] is not None
+    return {
+        "run_id": row["run_id"],
+        "status": row["status"],
+        "strategy_id": row["strategy_id"],
+        "dataset": dataset_summary(dataset),
+        "seed": row["seed"],
+        "speed": row["speed"],
+        "created_at": timestamp(row["created_at"]),
+        "duration_ms": row["duration_ms"],
+        "metrics": (
+            {name: row[f"metrics__{name}"] for name in SUMMARY_METRICS} if has_metrics else None
+        ),
+    }
+
+
 def metrics_of(run: Run) -> RunMetrics | None:
     """The run's metrics row, or None (loaded with select_related: no query)."""
     try:
@@ -30,51 +75,37 @@ def metrics_of(run: Run) -> RunMetrics | None:
         return None
 
 
-def dataset_summary(dataset: Dataset) -> dict[str, Any]:
-    """The fields of a dataset that a run listing shows."""
-    return {
-        "dataset_id": dataset.dataset_id,
-        "symbol": dataset.symbol,
-        "from": day(dataset.from_date),
-        "to": day(dataset.to_date),
-    }
-
-
-def run_summary(run: Run) -> dict[str, Any]:
-    """A run as an item of GET /backtests."""
-    metrics = metrics_of(run)
-    return {
-        "run_id": run.run_id,
-        "status": run.status,
-        "strategy_id": run.strategy_id,
-        "dataset": dataset_summary(run.dataset),
-        "seed": run.seed,
-        "speed": run.speed,
-        "created_at": timestamp(run.created_at),
-        "duration_ms": run.duration_ms,
-        "metrics": {name: getattr(metrics, name) for name in SUMMARY_METRICS} if metrics else None,
-    }
+def fields_of(instance: Run | Dataset, names: tuple[str, ...]) -> dict:
+    """A model instance as the row `.values(*names)` would give (a missing relation: None)."""
+    row = {}
+    for name in names:
+        value = instance
+        for part in name.split("__"):
+            value = getattr(value, part, None) if value is not None else None
+        row[name] = value
+    return row
 
 
 def run_detail(run: Run) -> dict[str, Any]:
-    """A run as GET /backtests/<id> answers it."""
+    """A run as GET /backtests/<id> answers it (loaded with its dataset and metrics)."""
     metrics = metrics_of(run)
     dataset = run.dataset
-    return {
-        **run_summary(run),
-        "dataset": {
-            **dataset_summary(dataset),
-            "status": dataset.status,
-            "products": dataset.products,
-            "tz": dataset.tz,
-            "calendar_version": dataset.calendar_version,
-        },
-        "params": run.params,
-        "slippage_fees": run.slippage_fees,
-        "code_hash": run.code_hash or None,
-        "input_hash": run.input_hash,
-        "artifacts": run.artifacts(),
-        "metrics": (
+    detail = run_summary(
+        fields_of(run, RUN_SUMMARY_FIELDS), fields_of(dataset, DATASET_SUMMARY_FIELDS)
+    )
+    detail["dataset"].update(
+        status=dataset.status,
+        products=dataset.products,
+        tz=dataset.tz,
+        calendar_version=dataset.calendar_version,
+    )
+    detail.update(
+        params=run.params,
+        slippage_fees=run.slippage_fees,
+        code_hash=run.code_hash or None,
+        input_hash=run.input_hash,
+        artifacts=run.artifacts(),
+        metrics=(
             {
                 **{name: getattr(metrics, name) for name in RunMetrics.FIELDS},
                 "computed_at": timestamp(metrics.computed_at),
@@ -82,4 +113,5 @@ def run_detail(run: Run) -> dict[str, Any]:
             if metrics
             else None
         ),
-    }
+    )
+    return detail

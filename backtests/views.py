@@ -17,11 +17,11 @@ async def runs(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return await create_run(request)
     query = parse_run_query(dict(request.GET.lists()))
-    items, total = await catalog.list_runs(query)
+    page = await catalog.list_runs(query)
     return json_response(
         {
-            "items": [run_summary(run) for run in items],
-            "total": total,
+            "items": [run_summary(row, page.datasets[row["dataset_id"]]) for row in page.rows],
+            "total": page.total,
             "limit": query.limit,
             "offset": query.offset,
         }

@@ -1,0 +1,275 @@
+"""Catalog benchmark: REST latency and query counts with 100,000 runs in the catalog.
+
+Usage: python -m bench.catalog [--db sqlite|postgres|both] [--runs 100000] [--requests 300]
+
+Requests go through the whole Django stack in-process (AsyncClient: middleware, URL
+routing, the async views and the async ORM), so the figures are the server's own time
+per request, without a network or an HTTP parser. PostgreSQL is reached at
+BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/backtest_bench), a
+database this script creates and fills; SQLite is a fresh file in a temporary folder.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/backtest_bench"
+TARGETS_MS = {"list": (10, 50), "get": (10, 50), "create": (20, None)}
+SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "JPM", "XOM", "SPY"]
+STRATEGIES = [f"strategy_{n}" for n in range(12)]
+STATUSES = ["QUEUED", "RUNNING", "DONE", "DONE", "DONE", "ERROR", "CANCELLED"]
+
+
+def main() -> None:
+    """Run the benchmark on each database in a child process of its own."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        asyncio.run(measure(args.runs, args.requests))
+        return
+    results = []
+    for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
+        with tempfile.TemporaryDirectory() as var_dir:
+            env = {
+                **os.environ,
+                "DJANGO_VAR_DIR": var_dir,
+                "DJANGO_SETTINGS_MODULE": "project.settings",
+            }
+            env.pop("DATABASE_URL", None)
+            if db == "postgres":
+                url = os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
+                if not recreate_postgres(url):
+                    print(f"postgres: skipped, no server at {url}")
+                    continue
+                env["DATABASE_URL"] = url
+            cmd = [
+                sys.executable,
+                "-m",
+                "bench.catalog",
+                "--child",
+                "--runs",
+                str(args.runs),
+                "--requests",
+                str(args.requests),
+            ]
+            out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.exit(f"{db}: benchmark failed\n{out.stderr}")
+            results.append({"db": db, **json.loads(out.stdout.strip().splitlines()[-1])})
+    report(results)
+
+
+def recreate_postgres(url: str) -> bool:
+    """Drop and create the benchmark database; False when no server answers."""
+    import psycopg
+    from psycopg import sql
+
+    base, name = url.rsplit("/", 1)
+    try:
+        with psycopg.connect(f"{base}/postgres", autocommit=True, connect_timeout=3) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+def seed_catalog(n_runs: int) -> None:
+    """Migrate, then fill the catalog: 3 datasets per symbol, n_runs runs, metrics for DONE."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from backtests.models import Dataset, Run, RunMetrics
+
+    call_command("migrate", verbosity=0)
+    rng = random.Random(7)
+    datasets = [
+        Dataset(
+            dataset_id=f"{s}-{y}-1m",
+            symbol=s,
+            from_date=date(y, 1, 1),
+            to_date=date(y, 12, 31),
+            status="READY",
+            products=["TRADES"],
+        )
+        for s in SYMBOLS
+        for y in (2022, 2023, 2024)
+    ]
+    Dataset.objects.bulk_create(datasets)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    batch: list[Run] = []
+    metrics: list[RunMetrics] = []
+    for i in range(n_runs):
+        status = rng.choice(STATUSES)
+        run = Run(
+            run_id=f"{i:026d}",
+            dataset=rng.choice(datasets),
+            strategy_id=rng.choice(STRATEGIES),
+            params={"fast": rng.randint(5, 50), "slow": rng.randint(60, 200)},
+            seed=i,
+            slippage_fees={"k_spread": 0.5, "fees_bps": 1},
+            status=status,
+            created_at=start + timedelta(seconds=90 * i),
+            input_hash=f"{i:064x}",
+        )
+        batch.append(run)
+        if status == "DONE":
+            values = {name: rng.uniform(-1, 1) for name in RunMetrics.FIELDS}
+            values["hit_rate"] = rng.random()
+            metrics.append(RunMetrics(run=run, **values))
+        if len(batch) == 5000:
+            Run.objects.bulk_create(batch)
+            RunMetrics.objects.bulk_create(metrics)
+            batch, metrics = [], []
+    Run.objects.bulk_create(batch)
+    RunMetrics.objects.bulk_create(metrics)
+    # Planner statistics and PostgreSQL's visibility map, as a database in service has
+    # them (autovacuum, SQLite's optimize): a freshly bulk-loaded table has neither.
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+
+
+def query_counts() -> dict[str, int]:
+    """Queries per request, counted on one request of each kind (sync client, same thread)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    counts = {}
+    for name, call in (
+        (
+            "list",
+            lambda: client.get("/backtests", {"symbol": "AAPL", "status": "DONE", "limit": 50}),
+        ),
+        ("get", lambda: client.get(f"/backtests/{50_000 % 1000:026d}")),
+        (
+            "create",
+            lambda: client.post("/backtests", create_body(-1), content_type="application/json"),
+        ),
+    ):
+        with CaptureQueriesContext(connection) as queries:
+            assert call().status_code in (200, 202)
+        counts[name] = len(queries)
+    return counts
+
+
+def create_body(seed: int) -> str:
+    return json.dumps(
+        {
+            "dataset_id": "AAPL-2023-1m",
+            "strategy_id": "bench",
+            "params": {"fast": 20},
+            "seed": 10**9 + seed,
+            "slippage_fees": {"k_spread": 0.5, "fees_bps": 1},
+        }
+    )
+
+
+async def timed(requests: int, call) -> list[float]:
+    """Milliseconds per call, after 20 warm-up calls."""
+    for i in range(20):
+        await call(-1 - i)
+    times = []
+    for i in range(requests):
+        t0 = time.perf_counter()
+        await call(i)
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+async def measure(n_runs: int, requests: int) -> None:
+    """Seed, then time list, get and create; print one JSON line."""
+    import django
+    from asgiref.sync import sync_to_async
+
+    django.setup()
+    from django.conf import settings
+
+    settings.ALLOWED_HOSTS.append("testserver")  # the test clients' Host
+    t0 = time.perf_counter()
+    await sync_to_async(seed_catalog)(n_runs)
+    seeded_s = time.perf_counter() - t0
+    counts = await sync_to_async(query_counts)()
+    from django.test import AsyncClient
+
+    client = AsyncClient()
+    rng = random.Random(11)
+    filters = [
+        {"symbol": "AAPL", "status": "DONE"},
+        {"strategy_id": "strategy_3"},
+        {"symbol": "MSFT", "from": "2023-01-01", "to": "2023-12-31"},
+        {"status": "QUEUED", "order": "created_at"},
+        {},
+    ]
+
+    async def list_page(i: int):
+        query = {**filters[i % len(filters)], "limit": 50, "offset": rng.randrange(0, 500)}
+        response = await client.get("/backtests", query)
+        assert response.status_code == 200, response.content
+
+    async def get_one(i: int):
+        response = await client.get(f"/backtests/{rng.randrange(n_runs):026d}")
+        assert response.status_code == 200, response.content
+
+    async def create(i: int):
+        response = await client.post("/backtests", create_body(i), content_type="application/json")
+        assert response.status_code in (200, 202), response.content
+
+    if os.environ.get("BENCH_PER_FILTER"):
+        for index, query in enumerate(filters):
+            times = await timed(100, lambda i, index=index: list_page(index))
+            print(f"# list {query}: p50 {statistics.median(times):.2f} ms", file=sys.stderr)
+    figures = {}
+    for name, call in (("list", list_page), ("get", get_one), ("create", create)):
+        times = await timed(requests, call)
+        q = statistics.quantiles(times, n=100)
+        figures[name] = {
+            "p50_ms": statistics.median(times),
+            "p99_ms": q[98],
+            "queries": counts[name],
+        }
+    print(json.dumps({"runs": n_runs, "requests": requests, "seed_s": seeded_s, **figures}))
+
+
+def report(results: list[dict]) -> None:
+    """Print the table, marking figures that miss their targets."""
+    print(f"{'db':9} {'request':8} {'p50 ms':>8} {'p99 ms':>8} {'queries':>8}  target")
+    failed = False
+    for result in results:
+        for name, (p50_target, p99_target) in TARGETS_MS.items():
+            f = result[name]
+            ok = f["p50_ms"] < p50_target and (p99_target is None or f["p99_ms"] < p99_target)
+            failed |= not ok
+            target = f"p50<{p50_target}" + (f" p99<{p99_target}" if p99_target else "")
+            mark = "ok" if ok else "MISSED"
+            figures = f"{f['p50_ms']:8.2f} {f['p99_ms']:8.2f} {f['queries']:8d}"
+            print(f"{result['db']:9} {name:8} {figures}  {target} {mark}")
+        print(
+            f"{result['db']:9} ({result['runs']:,} runs, {result['requests']} requests per kind,"
+            f" seeded in {result['seed_s']:.1f}s)"
+        )
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "catalog.json").write_text(json.dumps(results, indent=2))
+    print(f"results: {out / 'catalog.json'}")
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Django's middleware, adapted so that API and probe requests take no thread hops.
+
+Under ASGI, Django runs each hook of a sync-style middleware (MiddlewareMixin) through
+sync_to_async: two thread hops per middleware per request. That is right for hooks that
+do I/O, but wasted on hooks that only read and set headers, and the session, auth,
+messages and CSRF middleware serve the admin's cookie-based pages, not the JSON API or
+the probes. So:
+
+- `inline(...)`: hooks that do no I/O run on the event loop, for every request.
+- `site_only(...)`: API and probe paths skip the middleware; other paths (the admin)
+  get it exactly as Django runs it.
+"""
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
+from django.http import HttpRequest, HttpResponseBase
+from django.middleware import clickjacking, common, csrf, security
+from django.utils.deprecation import MiddlewareMixin
+
+API_PATHS = ("/backtests", "/healthz")
+
+
+def is_api_path(path: str) -> bool:
+    """Whether a request path belongs to the JSON API or a probe."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in API_PATHS)
+
+
+def inline(middleware: type[MiddlewareMixin]) -> type[MiddlewareMixin]:
+    """The middleware with its request and response hooks called on the event loop.
+
+    Only for middleware whose hooks do no I/O: they would block the loop otherwise.
+    """
+
+    class Inline(middleware):
+        async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+            response = None
+            if hasattr(self, "process_request"):
+                response = self.process_request(request)
+            response = response or await self.get_response(request)
+            if hasattr(self, "process_response"):
+                response = self.process_response(request, response)
+            return response
+
+    Inline.__name__ = Inline.__qualname__ = middleware.__name__
+    Inline.__doc__ = f"{middleware.__doc__ or middleware.__name__} (hooks run on the event loop)"
+    return Inline
+
+
+def site_only(middleware: type[MiddlewareMixin]) -> type[MiddlewareMixin]:
+    """The middleware for the site's pages (the admin) only; API and probe paths skip it."""
+
+    class SiteOnly(middleware):
+        async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+            if is_api_path(request.path_info):
+                return await self.get_response(request)
+            return await super().__acall__(request)
+
+    if hasattr(middleware, "process_view"):
+        # Django calls a sync process_view through a thread hop; an async one directly.
+        async def process_view(self, request, callback, callback_args, callback_kwargs):
+            if is_api_path(request.path_info):
+                return None
+            hook = super(SiteOnly, self).process_view
+            return await sync_to_async(hook)(request, callback, callback_args, callback_kwargs)
+
+        SiteOnly.process_view = process_view
+
+    SiteOnly.__name__ = SiteOnly.__qualname__ = middleware.__name__
+    SiteOnly.__doc__ = f"{middleware.__doc__ or middleware.__name__} (site pages only)"
+    return SiteOnly
+
+
+SecurityMiddleware = inline(security.SecurityMiddleware)
+CommonMiddleware = inline(common.CommonMiddleware)
+XFrameOptionsMiddleware = inline(clickjacking.XFrameOptionsMiddleware)
+SessionMiddleware = site_only(sessions.SessionMiddleware)
+CsrfViewMiddleware = site_only(csrf.CsrfViewMiddleware)
+AuthenticationMiddleware = site_only(auth.AuthenticationMiddleware)
+MessageMiddleware = site_only(messages.MessageMiddleware)
