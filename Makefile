@@ -4,11 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+SERVER ?= daphne
 STAMP  := $(VENV)/.installed-stamp
 LOCK_VENV := /tmp/backtest-playback-lock
 
 .DEFAULT_GOAL := help
-.PHONY: help start-backend test lint fmt migrate superuser demo bench-catalog lock clean
+.PHONY: help start-backend test lint fmt migrate superuser demo bench bench-transport bench-catalog lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -18,8 +19,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-start-backend: migrate ## Serve the app with daphne on $(HOST):$(PORT) (loopback by default)
+start-backend: migrate ## Serve on $(HOST):$(PORT) (loopback) with SERVER=daphne (default) or uvicorn
+ifeq ($(SERVER),daphne)
 	$(BIN)/daphne --bind $(HOST) --port $(PORT) project.asgi:application
+else ifeq ($(SERVER),uvicorn)
+	$(BIN)/uvicorn project.asgi:application --host $(HOST) --port $(PORT) \
+	  --lifespan off --ws-max-size 1048576
+else
+	$(error SERVER must be daphne or uvicorn, not $(SERVER))
+endif
 
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -41,8 +49,13 @@ superuser: migrate ## Create an admin user interactively
 demo: migrate ## Load the demo catalog (safe to run twice)
 	$(BIN)/python manage.py load_demo
 
+bench: bench-transport bench-catalog ## Both benchmarks (docs/performance.md)
+
+bench-transport: $(STAMP) ## WebSocket and /healthz against the reference server, side by side
+	$(BIN)/python -m bench.transport $(TRANSPORT_ARGS)
+
 bench-catalog: $(STAMP) ## Catalog REST latency with 100,000 runs, on SQLite and PostgreSQL
-	$(BIN)/python -m bench.catalog $(BENCH_ARGS)
+	$(BIN)/python -m bench.catalog $(CATALOG_ARGS)
 
 lock: ## Re-resolve pyproject.toml's dependencies into the exact pins of requirements*.txt
 	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)

@@ -111,6 +111,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "project.urls"
+# Paths served without a per-request thread (project/asgi_handler.py): they must never
+# touch the database.
+THREADLESS_PATHS = frozenset({"/healthz"})
 ASGI_APPLICATION = "project.asgi.application"
 
 TEMPLATES = [

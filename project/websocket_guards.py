@@ -88,7 +88,8 @@ class RefusingURLRouter(URLRouter):
         # daphne copies a client's Daphne-Root-Path header into root_path, and URLRouter
         # then refuses every path outside it. This service is never mounted under a
         # prefix, so a client must not be able to choose one.
-        scope = {**scope, "root_path": ""}
+        if scope.get("root_path"):
+            scope = {**scope, "root_path": ""}
         path = scope["path"].lstrip("/")
         if not any(route.pattern.match(path) for route in self.routes):
             logger.info("websocket refused: no route for path %r", scope["path"][:200])

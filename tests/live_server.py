@@ -1,4 +1,4 @@
-"""Start the real server in a subprocess on a free loopback port, for end-to-end tests."""
+"""Start the real server (daphne or uvicorn) on a free loopback port, for end-to-end tests."""
 
 import os
 import re
@@ -13,7 +13,32 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-LISTENING = re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)")
+# How each server says where it listens, when started on port 0.
+LISTENING = {
+    "daphne": re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)"),
+    "uvicorn": re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)"),
+}
+COMMANDS = {
+    "daphne": [
+        str(BIN / "daphne"),
+        "--endpoint",
+        "tcp:port=0:interface=127.0.0.1",
+        "project.asgi:application",
+    ],
+    # As `make start-backend SERVER=uvicorn` runs it.
+    "uvicorn": [
+        str(BIN / "uvicorn"),
+        "project.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--lifespan",
+        "off",
+        "--ws-max-size",
+        "1048576",
+    ],
+}
 
 
 @dataclass
@@ -37,8 +62,8 @@ class LiveServer:
 
 
 @contextmanager
-def daphne(tmp_dir: Path, **env: str) -> Iterator[LiveServer]:
-    """Run `daphne project.asgi:application` on a free port picked by the OS."""
+def live_server(kind: str, tmp_dir: Path, **env: str) -> Iterator[LiveServer]:
+    """Run project.asgi:application under `kind` (daphne, uvicorn) on a port the OS picks."""
     log_path = tmp_dir / "server.log"
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WS_"))},
@@ -46,16 +71,10 @@ def daphne(tmp_dir: Path, **env: str) -> Iterator[LiveServer]:
         "PYTHONUNBUFFERED": "1",
         **env,
     }
-    cmd = [
-        str(BIN / "daphne"),
-        "--endpoint",
-        "tcp:port=0:interface=127.0.0.1",
-        "project.asgi:application",
-    ]
     with log_path.open("w") as log:
-        process = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=log)
+        process = subprocess.Popen(COMMANDS[kind], cwd=ROOT, env=full_env, stdout=log, stderr=log)
     try:
-        port = wait_for_port(process, log_path)
+        port = wait_for_port(process, log_path, LISTENING[kind])
         yield LiveServer(process, port, log_path)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -66,11 +85,13 @@ def daphne(tmp_dir: Path, **env: str) -> Iterator[LiveServer]:
             process.wait()
 
 
-def wait_for_port(process: subprocess.Popen, log_path: Path, timeout: float = 30) -> int:
+def wait_for_port(
+    process: subprocess.Popen, log_path: Path, listening: re.Pattern, timeout: float = 30
+) -> int:
     """Read the server's log until it says where it listens."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        match = LISTENING.search(log_path.read_text(errors="replace"))
+        match = listening.search(log_path.read_text(errors="replace"))
         if match:
             return int(match.group(1))
         if process.poll() is not None:

@@ -1,4 +1,5 @@
-"""End to end: a real daphne process, spoken to over real sockets with real client libraries."""
+"""End to end: a real server process (daphne, and uvicorn, the documented alternative),
+spoken to over real sockets with real client libraries."""
 
 import http.client
 import json
@@ -10,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.live_server import LiveServer, daphne
+from tests.live_server import LiveServer, live_server
 
 pytestmark = pytest.mark.e2e
 
@@ -18,9 +19,10 @@ FRONTEND = "http://localhost:5173"
 PLAY = '{"t":"ctrl","cmd":"play"}'
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with daphne(tmp_path_factory.mktemp("daphne"), WS_HEARTBEAT_INTERVAL="0.3") as live:
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def server(request, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    kind = request.param
+    with live_server(kind, tmp_path_factory.mktemp(kind), WS_HEARTBEAT_INTERVAL="0.3") as live:
         yield live
 
 
@@ -139,8 +141,9 @@ def test_server_log_has_no_traceback_and_logs_each_close(server: LiveServer) -> 
     assert urlsplit(server.http_url).hostname == "127.0.0.1"
 
 
-def test_server_stops_on_sigterm(tmp_path: Path) -> None:
-    with daphne(tmp_path) as live, open_ws(live) as ws:
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+def test_server_stops_on_sigterm(tmp_path: Path, kind: str) -> None:
+    with live_server(kind, tmp_path) as live, open_ws(live) as ws:
         ws.send(PLAY)
         assert ws.recv(timeout=5) == PLAY
     assert live.process.returncode is not None
