@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SERVER ?= daphne
+# Logs for people when run from here; the service's own default is JSON lines.
+export LOG_FORMAT ?= console
 STAMP  := $(VENV)/.installed-stamp
 LOCK_VENV := /tmp/backtest-playback-lock
 

@@ -8,6 +8,8 @@ from django.conf import settings
 
 from backtests import protocol
 from backtests.consumer_base import LeanConsumer
+from backtests.limits import RateLimiter, Verdict
+from project import log, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -31,31 +33,74 @@ class PlaybackConsumer(LeanConsumer):
         self.heartbeat_interval = settings.WS_HEARTBEAT_INTERVAL
         self.next_beat = 0.0
         self.max_message_bytes = settings.WS_MAX_MESSAGE_BYTES
+        self.limiter: RateLimiter | None = None
+        self.accepted = False
 
     async def connect(self) -> None:
         """Accept the socket and start its heartbeat."""
         self.backtest_id = self.scope["url_route"]["kwargs"]["backtest_id"]
+        # Every line logged from this socket's task (and its heartbeat timer) carries it.
+        log.backtest_id.set(self.backtest_id)
         self.opened_at = time.monotonic()
         await self.accept()
+        self.accepted = True
+        metrics.WS_OPENED.inc()
+        metrics.WS_OPEN.inc()
         loop = asyncio.get_running_loop()
+        if settings.WS_RATE_LIMIT > 0:
+            self.limiter = RateLimiter(
+                rate=settings.WS_RATE_LIMIT,
+                burst=settings.WS_RATE_BURST,
+                now=loop.time(),
+                flood_seconds=settings.WS_FLOOD_CLOSE_SECONDS,
+            )
         self.next_beat = loop.time() + self.heartbeat_interval
         self.heartbeat = loop.call_at(self.next_beat, self.beat)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Answer one client frame; an error in here never closes the socket."""
         self.messages_in += 1
+        metrics.WS_MESSAGES_IN.inc()
+        if self.limiter is not None and await self.over_limit():
+            return
         try:
             reply = protocol.reply_to(text_data, bytes_data, self.max_message_bytes)
         except Exception:
             # protocol.reply_to turns every bad frame into an err frame; reaching this is a bug.
             logger.exception("error handling a frame on backtest %s", self.backtest_id)
-            reply = protocol.internal_error_frame()
+            reply = protocol.internal_error()
         if reply is not None:
-            await self.send_text(reply)
+            if reply.error is not None:
+                metrics.WS_ERRORS.labels(reply.error.value).inc()
+            await self.send_text(reply.text)
+
+    async def over_limit(self) -> bool:
+        """Apply the rate limit: whether this message is dropped (or the socket closed)."""
+        verdict = self.limiter.check(asyncio.get_running_loop().time())
+        if verdict is Verdict.ALLOW:
+            return False
+        if verdict is Verdict.WARN:
+            metrics.WS_ERRORS.labels("RATE_LIMITED").inc()
+            await self.send_text(
+                protocol.rate_limited_frame(
+                    self.limiter.rate, self.limiter.burst, self.limiter.dropped
+                )
+            )
+        elif verdict is Verdict.CLOSE:
+            logger.warning(
+                "websocket flooding backtest_id=%s dropped=%d: closing with %d",
+                self.backtest_id,
+                self.limiter.dropped,
+                protocol.FLOOD_CLOSE_CODE,
+            )
+            self.limiter = None  # nothing more to limit: the socket is closing
+            await self.close(protocol.FLOOD_CLOSE_CODE, "rate limit exceeded")
+        return True
 
     async def send_text(self, text: str) -> None:
         """Send one text frame and count it."""
         self.messages_out += 1
+        metrics.WS_MESSAGES_OUT.inc()
         await self.base_send({"type": "websocket.send", "text": text})
 
     def beat(self) -> None:
@@ -83,6 +128,8 @@ class PlaybackConsumer(LeanConsumer):
         """Stop the heartbeat and log one line about the connection."""
         if self.heartbeat is not None:
             self.heartbeat.cancel()
+        if self.accepted:
+            metrics.WS_OPEN.dec()
         logger.info(
             "websocket closed backtest_id=%s code=%s duration_s=%.3f messages_in=%d "
             "messages_out=%d",

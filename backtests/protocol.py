@@ -19,6 +19,10 @@ MESSAGE_TYPES = ("ctrl", "hb")
 
 HEARTBEAT_FRAME = '{"t":"hb"}'
 
+# Close code for a client that kept flooding past the rate limit (4000-4999 are the
+# application's; servers cannot send 1008 from an ASGI app).
+FLOOD_CLOSE_CODE = 4008
+
 # ISO-8601 date and time in UTC; datetime.fromisoformat then rejects impossible dates.
 UTC_TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?(?:Z|\+00:00)"
@@ -60,23 +64,44 @@ class Heartbeat:
 Message = Ctrl | Heartbeat
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What to send back for one frame, and the error code when it is an `err` frame."""
+
+    text: str
+    error: ErrorCode | None = None
+
+
 def err_frame(code: ErrorCode, msg: str, details: dict[str, Any]) -> str:
     """Build an `err` frame: {"t":"err","code","msg","details"}."""
     return orjson.dumps({"t": "err", "code": code.value, "msg": msg, "details": details}).decode()
 
 
-def internal_error_frame() -> str:
-    """The `err` frame sent when the server fails on a frame (no internals leak)."""
-    return err_frame(ErrorCode.INTERNAL, "internal error while handling the message", {})
+def internal_error() -> Reply:
+    """The `err` reply when the server fails on a frame (no internals leak)."""
+    return Reply(
+        err_frame(ErrorCode.INTERNAL, "internal error while handling the message", {}),
+        ErrorCode.INTERNAL,
+    )
 
 
-def reply_to(text_data: str | None, bytes_data: bytes | None, max_bytes: int) -> str | None:
+def rate_limited_frame(rate: float, burst: float, dropped: int) -> str:
+    """The `err` frame that tells a client its messages are being dropped."""
+    return err_frame(
+        ErrorCode.RATE_LIMITED,
+        f"too many messages: the limit is {rate:g} a second, in bursts of up to {burst:g};"
+        " messages over it are dropped",
+        {"limit_per_second": rate, "burst": burst, "dropped": dropped},
+    )
+
+
+def reply_to(text_data: str | None, bytes_data: bytes | None, max_bytes: int) -> Reply | None:
     """The reply to one client frame: the echoed ctrl text, an `err` frame, or None."""
     try:
         message = parse_frame(text_data, bytes_data, max_bytes)
     except ProtocolError as error:
-        return error.frame()
-    return message.text if isinstance(message, Ctrl) else None
+        return Reply(error.frame(), error.code)
+    return Reply(message.text) if isinstance(message, Ctrl) else None
 
 
 def parse_frame(text_data: str | None, bytes_data: bytes | None, max_bytes: int) -> Message:

@@ -1,8 +1,9 @@
 """ASGI entry point: `daphne project.asgi:application`.
 
 Only composes: Django for HTTP (static files first, since daphne serves none; the handler
-is Django's, minus a thread per probe request: project/asgi_handler.py), and for
-WebSockets the origin check around a router that refuses what it cannot route.
+is Django's, minus a thread per probe request: project/asgi_handler.py) behind a body
+size limit, and for WebSockets a cap on open sockets, the origin check, and a router
+that refuses what it cannot route.
 """
 
 import gc
@@ -22,13 +23,18 @@ django_asgi_app = ASGIHandler()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from backtests.routing import websocket_urlpatterns  # noqa: E402
+from project.body_limit import BodyLimit  # noqa: E402
 from project.static_files import StaticFilesHandler  # noqa: E402
-from project.websocket_guards import OriginGuard, RefusingURLRouter  # noqa: E402
+from project.websocket_guards import (  # noqa: E402
+    ConnectionCap,
+    OriginGuard,
+    RefusingURLRouter,
+)
 
 application = ProtocolTypeRouter(
     {
-        "http": StaticFilesHandler(django_asgi_app),
-        "websocket": OriginGuard(RefusingURLRouter(websocket_urlpatterns)),
+        "http": BodyLimit(StaticFilesHandler(django_asgi_app)),
+        "websocket": ConnectionCap(OriginGuard(RefusingURLRouter(websocket_urlpatterns))),
     }
 )
 

@@ -11,7 +11,10 @@ the probes. So:
   get it exactly as Django runs it.
 """
 
-from asgiref.sync import sync_to_async
+import re
+import uuid
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
@@ -19,7 +22,11 @@ from django.http import HttpRequest, HttpResponseBase
 from django.middleware import clickjacking, common, csrf, security
 from django.utils.deprecation import MiddlewareMixin
 
-API_PATHS = ("/backtests", "/healthz")
+from project import log, metrics
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+API_PATHS = ("/backtests", "/healthz", "/readyz", "/metrics")
 
 
 def is_api_path(path: str) -> bool:
@@ -79,3 +86,33 @@ SessionMiddleware = site_only(sessions.SessionMiddleware)
 CsrfViewMiddleware = site_only(csrf.CsrfViewMiddleware)
 AuthenticationMiddleware = site_only(auth.AuthenticationMiddleware)
 MessageMiddleware = site_only(messages.MessageMiddleware)
+
+
+class RequestIdMiddleware:
+    """Tag each request with an id, and count responses by status.
+
+    The id is the client's X-Request-ID when it is 1-128 of [A-Za-z0-9._:-], a new one
+    otherwise; it is returned in the X-Request-ID response header and set for logging
+    (project.log) for the rest of the request's task.
+    """
+
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response) -> None:
+        if not iscoroutinefunction(get_response):
+            raise TypeError("RequestIdMiddleware runs under ASGI only")
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        """Set the id, run the request, stamp the response."""
+        given = request.headers.get("X-Request-ID", "")
+        rid = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        # Not reset afterwards: Django logs the response (django.request) after the
+        # middleware chain returns, in the same task, and that line needs the id too.
+        log.request_id.set(rid)
+        response = await self.get_response(request)
+        response["X-Request-ID"] = rid
+        metrics.HTTP_REQUESTS.labels(str(response.status_code)).inc()
+        return response

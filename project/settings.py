@@ -100,6 +100,7 @@ INSTALLED_APPS = [
 # probes take no thread hops: header-only hooks run on the event loop, and the session,
 # CSRF, auth and messages middleware run for the admin's pages only.
 MIDDLEWARE = [
+    "project.middleware.RequestIdMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "project.middleware.SecurityMiddleware",
     "project.middleware.SessionMiddleware",
@@ -113,7 +114,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "project.urls"
 # Paths served without a per-request thread (project/asgi_handler.py): they must never
 # touch the database.
-THREADLESS_PATHS = frozenset({"/healthz"})
+THREADLESS_PATHS = frozenset({"/healthz", "/metrics"})
 ASGI_APPLICATION = "project.asgi.application"
 
 TEMPLATES = [
@@ -173,15 +174,36 @@ CORS_EXPOSE_HEADERS = ["X-Request-ID"]
 # WebSocket protocol limits (docs/api/ws-protocol.md).
 WS_MAX_MESSAGE_BYTES = int(env_number("WS_MAX_MESSAGE_BYTES", 65536, minimum=1, cast=int))
 WS_HEARTBEAT_INTERVAL = env_number("WS_HEARTBEAT_INTERVAL", 5.0, minimum=0.01)
+# Messages a second per connection, sustained, and the burst allowed; 0 turns it off.
+WS_RATE_LIMIT = env_number("WS_RATE_LIMIT", 50, minimum=0)
+WS_RATE_BURST = env_number("WS_RATE_BURST", 100, minimum=1)
+# A client that floods for this long is closed (code 4008).
+WS_FLOOD_CLOSE_SECONDS = env_number("WS_FLOOD_CLOSE_SECONDS", 10, minimum=0.1)
+# Open WebSocket connections per server process; the next handshake is refused.
+WS_MAX_CONNECTIONS = int(env_number("WS_MAX_CONNECTIONS", 10_000, minimum=1, cast=int))
+# HTTP request bodies over this many bytes get 413 before they are read.
+HTTP_MAX_BODY_BYTES = int(env_number("HTTP_MAX_BODY_BYTES", 1_048_576, minimum=1, cast=int))
+DATA_UPLOAD_MAX_MEMORY_SIZE = HTTP_MAX_BODY_BYTES
+
+# "json": one JSON object per line (request_id, backtest_id included); "console": for people.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json").strip().lower()
+if LOG_FORMAT not in {"json", "console"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use json or console.")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "project.log.ContextFilter"}},
     "formatters": {
+        "json": {"()": "project.log.JsonFormatter"},
         "console": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "console"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        },
         "null": {"class": "logging.NullHandler"},
     },
     "root": {"handlers": ["console"], "level": "WARNING"},

@@ -11,6 +11,8 @@ from channels.routing import URLRouter
 from django.conf import settings
 from django.http.request import validate_host
 
+from project import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -61,6 +63,32 @@ async def refuse(scope, receive, send) -> None:
         await send({"type": "websocket.close"})
 
 
+class ConnectionCap:
+    """Refuse WebSocket handshakes beyond settings.WS_MAX_CONNECTIONS open in this process.
+
+    Counts every socket from its handshake until its consumer ends; existing sockets are
+    unaffected when the cap refuses a new one.
+    """
+
+    def __init__(self, application) -> None:
+        self.application = application
+        self.open = 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Pass the handshake on while under the cap; refuse it with 403 otherwise."""
+        if self.open >= settings.WS_MAX_CONNECTIONS:
+            logger.warning(
+                "websocket refused: %d connections open, the limit", settings.WS_MAX_CONNECTIONS
+            )
+            metrics.WS_REFUSED.labels("capacity").inc()
+            return await refuse(scope, receive, send)
+        self.open += 1
+        try:
+            return await self.application(scope, receive, send)
+        finally:
+            self.open -= 1
+
+
 class OriginGuard:
     """Refuse WebSocket handshakes from origins this service does not serve."""
 
@@ -73,6 +101,7 @@ class OriginGuard:
         if origin_allowed(origin):
             return await self.application(scope, receive, send)
         logger.info("websocket refused: origin %r is not allowed", origin[:200])
+        metrics.WS_REFUSED.labels("origin").inc()
         return await refuse(scope, receive, send)
 
 
@@ -93,5 +122,6 @@ class RefusingURLRouter(URLRouter):
         path = scope["path"].lstrip("/")
         if not any(route.pattern.match(path) for route in self.routes):
             logger.info("websocket refused: no route for path %r", scope["path"][:200])
+            metrics.WS_REFUSED.labels("route").inc()
             return await refuse(scope, receive, send)
         return await super().__call__(scope, receive, send)

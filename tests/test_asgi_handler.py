@@ -74,8 +74,8 @@ async def test_other_requests_keep_their_own_thread(contexts: list) -> None:
     assert len(contexts) == 1
 
 
-def test_threadless_paths_are_only_the_probe(settings) -> None:
-    assert {"/healthz"} == settings.THREADLESS_PATHS
+def test_threadless_paths_are_only_the_probe_and_metrics(settings) -> None:
+    assert {"/healthz", "/metrics"} == settings.THREADLESS_PATHS
 
 
 async def test_async_client_still_works_for_probes() -> None:

@@ -13,7 +13,7 @@ LIMIT = 65536
 def reply(text: str | None, data: bytes | None = None, limit: int = LIMIT) -> dict | None:
     """The decoded reply to one frame, or None when there is none."""
     out = protocol.reply_to(text, data, limit)
-    return None if out is None else json.loads(out)
+    return None if out is None else json.loads(out.text)
 
 
 def assert_validation(text: str | None, data: bytes | None = None, field: str = "frame") -> dict:
@@ -45,7 +45,7 @@ def assert_validation(text: str | None, data: bytes | None = None, field: str = 
     ],
 )
 def test_valid_ctrl_is_echoed_exactly_as_sent(text: str) -> None:
-    assert protocol.reply_to(text, None, LIMIT) == text
+    assert protocol.reply_to(text, None, LIMIT) == protocol.Reply(text)
 
 
 def test_parse_returns_the_ctrl_command_and_message() -> None:
@@ -176,7 +176,7 @@ def test_frame_at_the_size_limit_is_accepted() -> None:
     base = '{"t":"ctrl","cmd":"play","pad":""}'
     text = base.replace('""', '"' + "x" * (LIMIT - len(base)) + '"')
     assert len(text.encode()) == LIMIT
-    assert protocol.reply_to(text, None, LIMIT) == text
+    assert protocol.reply_to(text, None, LIMIT) == protocol.Reply(text)
 
 
 def test_frame_over_the_size_limit_is_not_parsed() -> None:
@@ -204,6 +204,6 @@ def test_err_frame_shape() -> None:
 
 
 def test_internal_error_frame_leaks_nothing() -> None:
-    frame = json.loads(protocol.internal_error_frame())
+    frame = json.loads(protocol.internal_error().text)
     assert frame["code"] == "INTERNAL"
     assert frame["details"] == {}

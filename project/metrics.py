@@ -1,0 +1,17 @@
+"""The process's Prometheus metrics (GET /metrics, docs/operations.md)."""
+
+from prometheus_client import Counter, Gauge
+
+WS_OPEN = Gauge("backtests_ws_connections_open", "WebSocket connections open now")
+WS_OPENED = Counter("backtests_ws_connections_opened", "WebSocket connections accepted")
+WS_REFUSED = Counter(
+    "backtests_ws_connections_refused",
+    "WebSocket handshakes refused, by reason",
+    ["reason"],  # origin, route, capacity
+)
+WS_MESSAGES_IN = Counter("backtests_ws_messages_in", "WebSocket frames received")
+WS_MESSAGES_OUT = Counter("backtests_ws_messages_out", "WebSocket frames sent")
+WS_ERRORS = Counter(
+    "backtests_ws_errors", "WebSocket err frames sent, by code", ["code"]
+)  # VALIDATION, RATE_LIMITED, INTERNAL
+HTTP_REQUESTS = Counter("backtests_http_requests", "HTTP responses, by status", ["status"])
