@@ -50,7 +50,7 @@ async def test_streamed_body_over_the_limit_is_413(settings) -> None:
     comm = ApplicationCommunicator(application, scope(path="/healthz"))
     for _ in range(3):
         await comm.send_input({"type": "http.request", "body": b"x" * 600, "more_body": True})
-    status, body = await response(comm)
+    status, _body = await response(comm)
     assert status == 413
 
 

@@ -1,5 +1,7 @@
 """backtests.limits.RateLimiter: the token bucket and the flood rule, on a fake clock."""
 
+import itertools
+
 from backtests.limits import RateLimiter, Verdict
 
 
@@ -27,7 +29,7 @@ def test_at_most_one_warning_a_second() -> None:
     verdicts = run(limiter, times)
     warnings = [t for t, v in zip(times, verdicts, strict=True) if v is Verdict.WARN]
     assert len(warnings) == 3
-    assert all(b - a >= 1.0 for a, b in zip(warnings, warnings[1:], strict=False))
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(warnings))
 
 
 def test_flooding_for_the_limit_closes() -> None:
