@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed-stamp
 LOCK_VENV := /tmp/backtest-playback-lock
 
 .DEFAULT_GOAL := help
-.PHONY: help start-backend test lint fmt migrate superuser demo bench bench-transport bench-catalog lock clean
+.PHONY: help start-backend test lint fmt migrate superuser demo bench bench-transport bench-catalog soak lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench-transport: $(STAMP) ## WebSocket and /healthz against the reference server
 
 bench-catalog: $(STAMP) ## Catalog REST latency with 100,000 runs, on SQLite and PostgreSQL
 	$(BIN)/python -m bench.catalog $(CATALOG_ARGS)
+
+soak: $(STAMP) ## 100,000 messages and 10,000 connect/disconnect cycles; RSS must come back
+	$(BIN)/python -m bench.soak
 
 lock: ## Re-resolve pyproject.toml's dependencies into the exact pins of requirements*.txt
 	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)

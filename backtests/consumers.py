@@ -113,6 +113,10 @@ class PlaybackConsumer(LeanConsumer):
         # Keep to the schedule, but never send a burst to catch up after a stall.
         self.next_beat = max(self.next_beat + self.heartbeat_interval, loop.time())
         self.heartbeat = loop.call_at(self.next_beat, self.beat)
+        if self.heartbeat_send is not None and not self.heartbeat_send.done():
+            # The last one is still waiting for the socket (a client that does not read,
+            # under a server with backpressure): never queue more than one.
+            return
         # Held, so that the task cannot be collected while the send is pending.
         self.heartbeat_send = loop.create_task(self.send_text(protocol.HEARTBEAT_FRAME))
         self.heartbeat_send.add_done_callback(self.heartbeat_sent)

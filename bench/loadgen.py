@@ -5,6 +5,7 @@
     python -m bench.loadgen http    --port P --conns 50 --seconds 5
     python -m bench.loadgen probe   --port P --seconds 5
     python -m bench.loadgen connect --port P --count 1000 --concurrency 50
+    python -m bench.loadgen soak    --port P --messages 100000 --count 10000
 
 Each prints one JSON line of results (`hold` prints "READY <n>" first, once all its
 connections are open). WebSockets are opened without compression, from an allowed origin.
@@ -220,14 +221,42 @@ async def connect_rate(port: int, count: int, concurrency: int) -> dict:
     }
 
 
+async def soak(port: int, messages: int, cycles: int) -> dict:
+    """`messages` echoes over 50 connections, then `cycles` connect/echo/disconnects."""
+    sockets = [await ws_connect(port) for _ in range(50)]
+    remaining = messages
+
+    async def loop(ws) -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await ws.send(CTRL)
+            while await ws.recv() != CTRL:
+                pass
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(loop(ws) for ws in sockets))
+    await asyncio.gather(*(ws.close() for ws in sockets))
+    echo_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    await connect_rate(port, cycles, 50)
+    return {
+        "messages": messages,
+        "echo_seconds": echo_seconds,
+        "cycles": cycles,
+        "cycle_seconds": time.perf_counter() - t0,
+    }
+
+
 def main() -> None:
     """Parse the mode and print its result as one JSON line."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["echo", "hold", "http", "probe", "connect"])
+    parser.add_argument("mode", choices=["echo", "hold", "http", "probe", "connect", "soak"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--conns", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--settle", type=float, default=0, help="hold: wait before measuring")
     args = parser.parse_args()
@@ -241,6 +270,8 @@ def main() -> None:
         work = http(args.port, args.conns, args.seconds)
     elif args.mode == "probe":
         work = probe(args.port, args.seconds)
+    elif args.mode == "soak":
+        work = soak(args.port, args.messages, args.count)
     else:
         work = connect_rate(args.port, args.count, args.concurrency)
     try:

@@ -119,6 +119,9 @@ def start(kind: str, core: int = 0, **env: str) -> Server:
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WS_"))},
         "DJANGO_VAR_DIR": tmp.name,
+        # The load is the point: no per-connection rate limit, room for 10,000 sockets.
+        "WS_RATE_LIMIT": "0",
+        "WS_MAX_CONNECTIONS": "20000",
         **env,
     }
     full_env.pop("DATABASE_URL", None)

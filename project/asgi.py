@@ -38,11 +38,7 @@ application = ProtocolTypeRouter(
     }
 )
 
-# Memory management for a process that holds thousands of sockets: every socket keeps a
-# few hundred objects alive, and each heartbeat or message makes short-lived ones. With
-# the collector's defaults those are promoted before they die, and full collections,
-# which walk every live object, stalled the loop for 0.4-0.7 s at 10,000 sockets (see
-# docs/performance.md). Collect the young generation less often, so that per-message
-# garbage dies young, and take the start-up heap out of the collector's walks.
-gc.set_threshold(50_000, 20, 100)
+# Take the start-up heap (Django, Channels, the server: a few hundred thousand objects)
+# out of the cyclic collector's full passes, which walk every tracked object: with
+# thousands of sockets open those passes stall the event loop (docs/performance.md).
 gc.freeze()

@@ -61,20 +61,33 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
 
+def command(kind: str, port: int) -> list[str]:
+    """The server's command line, on `port` (0: one the OS picks)."""
+    cmd = list(COMMANDS[kind])
+    if kind == "daphne":
+        cmd[2] = f"tcp:port={port}:interface=127.0.0.1"
+    else:
+        cmd[cmd.index("--port") + 1] = str(port)
+    return cmd
+
+
 @contextmanager
-def live_server(kind: str, tmp_dir: Path, **env: str) -> Iterator[LiveServer]:
-    """Run project.asgi:application under `kind` (daphne, uvicorn) on a port the OS picks."""
-    log_path = tmp_dir / "server.log"
+def live_server(kind: str, tmp_dir: Path, port: int = 0, **env: str) -> Iterator[LiveServer]:
+    """Run project.asgi:application under `kind` (daphne, uvicorn), on `port` or any."""
+    log_path = tmp_dir / f"server-{kind}.log"
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WS_"))},
         "DJANGO_VAR_DIR": str(tmp_dir),
         "PYTHONUNBUFFERED": "1",
         **env,
     }
-    with log_path.open("w") as log:
-        process = subprocess.Popen(COMMANDS[kind], cwd=ROOT, env=full_env, stdout=log, stderr=log)
+    offset = log_path.stat().st_size if log_path.exists() else 0  # a restart appends
+    with log_path.open("a") as log:
+        process = subprocess.Popen(
+            command(kind, port), cwd=ROOT, env=full_env, stdout=log, stderr=log
+        )
     try:
-        port = wait_for_port(process, log_path, LISTENING[kind])
+        port = wait_for_port(process, log_path, LISTENING[kind], offset)
         yield LiveServer(process, port, log_path)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -86,15 +99,15 @@ def live_server(kind: str, tmp_dir: Path, **env: str) -> Iterator[LiveServer]:
 
 
 def wait_for_port(
-    process: subprocess.Popen, log_path: Path, listening: re.Pattern, timeout: float = 30
+    process: subprocess.Popen, log_path: Path, listening: re.Pattern, offset: int = 0
 ) -> int:
-    """Read the server's log until it says where it listens."""
-    deadline = time.monotonic() + timeout
+    """Read the server's log, from `offset`, until it says where it listens (30 s)."""
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        match = listening.search(log_path.read_text(errors="replace"))
+        match = listening.search(log_path.read_text(errors="replace")[offset:])
         if match:
             return int(match.group(1))
         if process.poll() is not None:
             raise RuntimeError(f"server exited at start-up:\n{log_path.read_text()}")
         time.sleep(0.05)
-    raise RuntimeError(f"server did not listen within {timeout}s:\n{log_path.read_text()}")
+    raise RuntimeError(f"server did not listen within 30 s:\n{log_path.read_text()}")

@@ -191,6 +191,8 @@ async def test_handler_exception_answers_internal_err_and_keeps_the_socket(
         return original(text_data, bytes_data, max_bytes)
 
     monkeypatch.setattr(protocol, "reply_to", explode)
+    other = communicator("/backtests/other/ws")
+    assert (await other.connect())[0]
     await ws.send_to(text_data="boom")
     err = json.loads(await ws.receive_from())
     assert err == {
@@ -203,6 +205,8 @@ async def test_handler_exception_answers_internal_err_and_keeps_the_socket(
     failures = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(failures) == 1 and failures[0].exc_info
     await assert_echo(ws)
+    await assert_echo(other)
+    await other.disconnect()
 
 
 async def test_other_connections_are_unaffected_by_a_bad_one() -> None:
@@ -214,3 +218,31 @@ async def test_other_connections_are_unaffected_by_a_bad_one() -> None:
     await assert_echo(good)
     await bad.disconnect()
     await good.disconnect()
+
+
+async def test_heartbeats_do_not_pile_up_for_a_client_that_never_reads(settings) -> None:
+    # Under a server with backpressure (uvicorn), a send to a client that does not read
+    # waits forever: at most one heartbeat may be waiting, however long that lasts.
+    from backtests.consumers import PlaybackConsumer
+
+    settings.WS_HEARTBEAT_INTERVAL = 0.01
+    stuck = asyncio.Event()
+    consumer = PlaybackConsumer()
+
+    async def never_returns(message):
+        await stuck.wait()
+
+    consumer.base_send = never_returns
+    consumer.scope = {"url_route": {"kwargs": {"backtest_id": "slow"}}}
+    consumer.heartbeat_interval = 0.01
+    loop = asyncio.get_running_loop()
+    consumer.next_beat = loop.time()
+    before = len(asyncio.all_tasks())
+    consumer.heartbeat = loop.call_soon(consumer.beat)
+    await asyncio.sleep(0.3)  # 30 intervals
+    pending = [t for t in asyncio.all_tasks() if t is consumer.heartbeat_send]
+    assert len(pending) == 1
+    assert len(asyncio.all_tasks()) <= before + 1
+    consumer.heartbeat.cancel()
+    stuck.set()
+    await asyncio.sleep(0)

@@ -1,0 +1,73 @@
+"""Soak: 100,000 messages and 10,000 connect/disconnect cycles; RSS must come back.
+
+    python -m bench.soak [--messages 100000] [--cycles 10000] [--servers daphne,uvicorn]
+
+For each server: a warm-up with the same load (the first pass grows a fresh process to
+its working set), then RSS, then the soak, then RSS again after a few seconds of quiet.
+The bound: RSS after within 10% of RSS before. Results: bench/results/soak.json.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import servers
+from bench.transport import loadgen, result
+
+ROOT = Path(__file__).resolve().parent.parent
+BOUND = 0.10
+
+
+def soak(server: servers.Server, messages: int, cycles: int) -> dict:
+    """Warm up, measure RSS, soak, measure RSS again."""
+    # The warm-up is the same load: the first pass grows the process to its working set
+    # (allocator arenas, caches); the second shows whether anything keeps growing.
+    result(loadgen("soak", server.port, "--messages", str(messages), "--count", str(cycles)))
+    time.sleep(3)
+    before = server.rss_bytes()
+    figures = result(
+        loadgen("soak", server.port, "--messages", str(messages), "--count", str(cycles))
+    )
+    time.sleep(3)
+    after = server.rss_bytes()
+    figures.update(rss_before_mib=before / 2**20, rss_after_mib=after / 2**20)
+    figures["rss_growth"] = after / before - 1
+    return figures
+
+
+def main() -> None:
+    """Soak each server, print the figures, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--cycles", type=int, default=10_000)
+    parser.add_argument("--servers", default="daphne,uvicorn")
+    args = parser.parse_args()
+    results = {}
+    for kind in args.servers.split(","):
+        server = servers.start(kind)
+        try:
+            results[kind] = soak(server, args.messages, args.cycles)
+        except subprocess.SubprocessError as exc:
+            sys.exit(f"{kind}: {exc}")
+        finally:
+            server.stop()
+        f = results[kind]
+        verdict = "ok" if abs(f["rss_growth"]) <= BOUND else "MISSED"
+        print(
+            f"{kind:8} {f['messages']:,} messages in {f['echo_seconds']:.1f}s, "
+            f"{f['cycles']:,} connect/disconnect cycles in {f['cycle_seconds']:.1f}s; "
+            f"RSS {f['rss_before_mib']:.1f} -> {f['rss_after_mib']:.1f} MiB "
+            f"({f['rss_growth']:+.1%}, bound ±{BOUND:.0%}) {verdict}",
+            flush=True,
+        )
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "soak.json").write_text(json.dumps(results, indent=2))
+    print(f"results: {out / 'soak.json'}")
+
+
+if __name__ == "__main__":
+    main()
