@@ -82,30 +82,13 @@ def command(kind: str, port: int) -> tuple[list[str], Path]:
     """The command line for a server kind, and its working directory."""
     uvicorn = ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     uvicorn += ["--log-level", "warning"]
+    daphne = [str(BIN / "daphne"), "-v", "0", "-b", "127.0.0.1", "-p", str(port)]
     if kind == "daphne":
-        return [
-            str(BIN / "daphne"),
-            "-v",
-            "0",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "project.asgi:application",
-        ], ROOT
+        return [*daphne, "project.asgi:application"], ROOT
     if kind == "uvicorn":
         return [str(BIN / "uvicorn"), "project.asgi:application", *uvicorn], ROOT
     if kind == "daphne-bare":
-        return [
-            str(BIN / "daphne"),
-            "-v",
-            "0",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "bench.bare_echo:app",
-        ], ROOT
+        return [*daphne, "bench.bare_echo:app"], ROOT
     if kind == "seed":
         return [str(seed_python().parent / "uvicorn"), "app:app", *uvicorn], SEED_DIR
     raise ValueError(f"unknown server kind {kind}")

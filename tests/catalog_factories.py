@@ -7,6 +7,16 @@ from backtests.models import Dataset, Run, RunMetrics
 
 _counter = itertools.count()
 
+# The issue's example POST /backtests body.
+CREATE_BODY = {
+    "dataset_id": "AAPL-2023-1m",
+    "strategy_id": "sma_crossover",
+    "params": {"fast": 20, "slow": 50},
+    "seed": 42,
+    "slippage_fees": {"k_spread": 0.5, "fees_bps": 1},
+    "speed": 60,
+}
+
 
 def make_dataset(dataset_id: str = "AAPL-2023-1m", **fields) -> Dataset:
     """A dataset, READY over 2023 for AAPL unless told otherwise."""

@@ -9,15 +9,9 @@ from django.db import connections
 from django.test import AsyncClient
 
 from backtests.models import Run
-from tests.catalog_factories import make_dataset
+from tests.catalog_factories import CREATE_BODY, make_dataset
 
-BODY = {
-    "dataset_id": "AAPL-2023-1m",
-    "strategy_id": "sma_crossover",
-    "params": {"fast": 20, "slow": 50},
-    "seed": 42,
-    "slippage_fees": {"k_spread": 0.5, "fees_bps": 1},
-}
+BODY = CREATE_BODY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,17 +3,10 @@
 import pytest
 
 from backtests.models import Dataset, Run
-from tests.catalog_factories import make_dataset
+from tests.catalog_factories import CREATE_BODY, make_dataset
 from tests.openapi import assert_request_matches
 
-BODY = {
-    "dataset_id": "AAPL-2023-1m",
-    "strategy_id": "sma_crossover",
-    "params": {"fast": 20, "slow": 50},
-    "seed": 42,
-    "slippage_fees": {"k_spread": 0.5, "fees_bps": 1},
-    "speed": 60,
-}
+BODY = CREATE_BODY
 
 
 @pytest.fixture

@@ -169,15 +169,18 @@ async def test_close_logs_one_info_line(caplog) -> None:
     assert "duration_s=" in text
 
 
-async def test_disconnect_stops_the_heartbeat(settings) -> None:
+@pytest.mark.parametrize("code", [1000, 1006])
+async def test_disconnect_stops_the_heartbeat_and_leaves_no_task(settings, code: int) -> None:
+    # 1006: the client vanished without a close frame.
     settings.WS_HEARTBEAT_INTERVAL = 0.05
     before = len(asyncio.all_tasks())
     ws = communicator()
     assert (await ws.connect())[0]
     assert json.loads(await ws.receive_from(timeout=1)) == {"t": "hb"}
-    await ws.disconnect()
-    await asyncio.sleep(0.1)
+    await ws.disconnect(code=code)
+    await asyncio.sleep(0.2)  # four intervals: a live timer would have made tasks
     assert len(asyncio.all_tasks()) <= before
+    assert await ws.receive_nothing(timeout=0.1)
 
 
 async def test_handler_exception_answers_internal_err_and_keeps_the_socket(
