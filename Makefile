@@ -5,8 +5,6 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SERVER ?= daphne
-# Logs for people when run from here; the service's own default is JSON lines.
-export LOG_FORMAT ?= console
 STAMP  := $(VENV)/.installed-stamp
 LOCK_VENV := /tmp/backtest-playback-lock
 
@@ -21,6 +19,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
+# Logs for people when run from here; the service's own default is JSON lines.
+start-backend: export LOG_FORMAT ?= console
 start-backend: migrate ## Serve on $(HOST):$(PORT) (loopback) with SERVER=daphne (default) or uvicorn
 ifeq ($(SERVER),daphne)
 	$(BIN)/daphne --bind $(HOST) --port $(PORT) project.asgi:application

@@ -13,6 +13,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# Environment variables that are this service's settings: a test server starts without
+# the caller's, so that it runs on the documented defaults plus what the test passes.
+SETTING_VARS = ("DJANGO_", "WS_", "HTTP_MAX_", "LOG_FORMAT")
+
 # How each server says where it listens, when started on port 0.
 LISTENING = {
     "daphne": re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)"),
@@ -76,7 +80,7 @@ def live_server(kind: str, tmp_dir: Path, port: int = 0, **env: str) -> Iterator
     """Run project.asgi:application under `kind` (daphne, uvicorn), on `port` or any."""
     log_path = tmp_dir / f"server-{kind}.log"
     full_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WS_"))},
+        **{k: v for k, v in os.environ.items() if not k.startswith(SETTING_VARS)},
         "DJANGO_VAR_DIR": str(tmp_dir),
         "PYTHONUNBUFFERED": "1",
         **env,

@@ -9,13 +9,14 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from project import settings as project_settings
+from tests.live_server import SETTING_VARS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     """Run manage.py with a clean DJANGO_*/WS_* environment plus `env`."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WS_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_VARS)}
     base.update({"DJANGO_VAR_DIR": str(tmp_path)}, **env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
