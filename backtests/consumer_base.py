@@ -30,8 +30,7 @@ class LeanConsumer(AsyncJsonWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        # Handlers run one at a time, whichever source their message came from.
-        self.dispatch_lock = asyncio.Lock()
+        self.dispatch_lock: asyncio.Lock | None = None
         try:
             if self.channel_layer is None:
                 await self.pump(receive)
@@ -44,6 +43,8 @@ class LeanConsumer(AsyncJsonWebsocketConsumer):
         """Pump the client and the channel layer until either stops or fails."""
         self.channel_name = await self.channel_layer.new_channel()
         self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        # Two sources: handlers still run one at a time, whichever source a message is from.
+        self.dispatch_lock = asyncio.Lock()
         pumps = [
             asyncio.create_task(self.pump(receive)),
             asyncio.create_task(self.pump(self.channel_receive)),
@@ -61,11 +62,14 @@ class LeanConsumer(AsyncJsonWebsocketConsumer):
                     await pump
 
     async def pump(self, source) -> None:
-        """Dispatch every message from `source`, in order, holding the dispatch lock."""
+        """Dispatch every message from `source`, in order (under the lock, if two sources)."""
         while True:
             message = await source()
-            async with self.dispatch_lock:
+            if self.dispatch_lock is None:
                 await self.dispatch(message)
+            else:
+                async with self.dispatch_lock:
+                    await self.dispatch(message)
 
     async def dispatch(self, message: dict) -> None:
         """Run the handler for a message's type (no database clean-up: see the rule)."""

@@ -22,6 +22,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from bench import results as bench_results
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/backtest_bench"
 TARGETS_MS = {"list": (10, 50), "get": (10, 50), "create": (20, None)}
@@ -263,10 +265,7 @@ def report(results: list[dict]) -> None:
             f"{result['db']:9} ({result['runs']:,} runs, {result['requests']} requests per kind,"
             f" seeded in {result['seed_s']:.1f}s)"
         )
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "catalog.json").write_text(json.dumps(results, indent=2))
-    print(f"results: {out / 'catalog.json'}")
+    print(f"results: {bench_results.write('catalog', results)}")
     if failed:
         sys.exit(1)
 

@@ -12,16 +12,14 @@ Both servers run with the default limits. Results: bench/results/slow_clients.js
 
 import argparse
 import asyncio
-import json
 import socket
 import time
-from pathlib import Path
 
 from websockets.asyncio.client import connect
 
+from bench import results as bench_results
 from bench import servers
 
-ROOT = Path(__file__).resolve().parent.parent
 CTRL = '{"t":"ctrl","cmd":"seek","pos":1200,"pad":"' + "x" * 4000 + '"}'
 HEADERS = {
     "silent": b"",
@@ -103,9 +101,7 @@ def main() -> None:
             f" without reading: server RSS every 5 s {growth['rss_mib_every_5s']} MiB",
             flush=True,
         )
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "slow_clients.json").write_text(json.dumps(results, indent=2))
+    print(f"results: {bench_results.write('slow_clients', results)}")
 
 
 if __name__ == "__main__":

@@ -8,16 +8,14 @@ The bound: RSS after within 10% of RSS before. Results: bench/results/soak.json.
 """
 
 import argparse
-import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+from bench import results as bench_results
 from bench import servers
 from bench.transport import loadgen, result
 
-ROOT = Path(__file__).resolve().parent.parent
 BOUND = 0.10
 
 
@@ -63,10 +61,7 @@ def main() -> None:
             f"({f['rss_growth']:+.1%}, bound ±{BOUND:.0%}) {verdict}",
             flush=True,
         )
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "soak.json").write_text(json.dumps(results, indent=2))
-    print(f"results: {out / 'soak.json'}")
+    print(f"results: {bench_results.write('soak', results)}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import results as bench_results
 from bench import servers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,10 +148,8 @@ def main() -> None:
         for server in started.values():
             server.stop()
     summary = summarize(raw, args)
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "transport.json").write_text(json.dumps({"summary": summary, "raw": raw}, indent=2))
-    print(f"results: {out / 'transport.json'}")
+    path = bench_results.write("transport", {"summary": summary, "raw": raw})
+    print(f"results: {path}")
 
 
 def summarize(raw: dict, args) -> dict:

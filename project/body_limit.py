@@ -40,35 +40,25 @@ class BodyLimit:
         if declared_length(scope) > limit:
             return await self.refuse(send, limit)
         received = 0
-        over = False
 
         async def counting_receive():
-            nonlocal received, over
+            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    over = True
                     raise BodyTooLarge
             return message
 
-        response_started = False
-
-        async def tracking_send(message):
-            nonlocal response_started
-            response_started = True
-            await send(message)
-
         try:
-            await self.application(scope, counting_receive, tracking_send)
+            await self.application(scope, counting_receive, send)
         except BodyTooLarge:
-            if not response_started:
-                await self.refuse(send, limit)
-        if over:
-            logger.info("request body over %d bytes refused: %s", limit, scope["path"][:200])
+            # Django reads the whole body before it responds, so nothing was sent yet.
+            await self.refuse(send, limit)
 
     async def refuse(self, send, limit: int) -> None:
         """Send the 413 and close the connection (the rest of the body is never read)."""
+        logger.info("request body over %d bytes refused", limit)
         body = too_large_body(limit)
         await send(
             {
