@@ -9,6 +9,13 @@ STAMP  := $(VENV)/.installed-stamp
 LOCK_VENV := /tmp/backtest-playback-lock
 
 .DEFAULT_GOAL := help
+
+# Refuse an unknown server before doing anything (no venv, no migration).
+ifneq ($(filter start-backend,$(MAKECMDGOALS)),)
+ifeq ($(filter $(SERVER),daphne uvicorn),)
+$(error SERVER must be daphne or uvicorn, not '$(SERVER)')
+endif
+endif
 .PHONY: help start-backend test lint fmt migrate superuser demo bench bench-transport bench-catalog soak lock clean
 
 help: ## List the targets
@@ -21,14 +28,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 # Logs for people when run from here; the service's own default is JSON lines.
 start-backend: export LOG_FORMAT ?= console
-start-backend: migrate ## Serve on $(HOST):$(PORT) (loopback) with SERVER=daphne (default) or uvicorn
+start-backend: migrate ## Migrate, then serve on 127.0.0.1:8000 (HOST=, PORT=; SERVER=daphne or uvicorn)
 ifeq ($(SERVER),daphne)
 	$(BIN)/daphne --bind $(HOST) --port $(PORT) project.asgi:application
-else ifeq ($(SERVER),uvicorn)
+else
 	$(BIN)/uvicorn project.asgi:application --host $(HOST) --port $(PORT) \
 	  --lifespan off --ws-max-size 1048576
-else
-	$(error SERVER must be daphne or uvicorn, not $(SERVER))
 endif
 
 test: $(STAMP) ## Run the whole test suite

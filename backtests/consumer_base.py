@@ -7,6 +7,11 @@ echo load, the two were a third of the server's CPU. `LeanConsumer` keeps the sa
 semantics (one message handled at a time, from either source, in arrival order) with
 the client read in the consumer's own task and the layer read by one long-lived task.
 
+However the socket ends (a close frame, a dropped connection, a send that fails because
+the client is already gone, a handler that raises, a cancellation by the server),
+`clean_up()` runs once, from one `finally`: it leaves the groups and calls `disconnect()`,
+where a subclass releases every per-socket resource (timers, tasks, subscriptions).
+
 Database rule: handlers of a LeanConsumer get no automatic `close_old_connections`.
 Database work in a consumer goes through `channels.db.database_sync_to_async`, which
 closes stale connections before and after each call (docs/architecture.md).
@@ -21,14 +26,29 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
+# What a server raises when the application sends to a connection that is already gone.
+# The ASGI spec asks for a subclass of OSError (uvicorn's ClientDisconnected); daphne raises
+# autobahn's Disconnected, a RuntimeError, and uvicorn a RuntimeError for a send after the
+# connection closed. Our own messages are well-formed, so a send fails for no other reason.
+PEER_GONE_ERRORS = (OSError, RuntimeError)
+
+# The close code recorded when the client left without a close frame reaching us.
+ABNORMAL_CLOSURE = 1006
+
+
+class PeerGone(StopConsumer):
+    """A send failed because the client is gone: a disconnect, not an error."""
+
 
 class LeanConsumer(AsyncJsonWebsocketConsumer):
     """AsyncJsonWebsocketConsumer with a cheaper message loop (see the module docstring)."""
 
     async def __call__(self, scope, receive, send) -> None:
-        """Run the consumer: dispatch messages until a handler raises StopConsumer."""
+        """Run the consumer until the socket ends, then run the clean-up once."""
         self.scope = scope
-        self.base_send = send
+        self.server_send = send
+        self.base_send = self.send_or_gone
+        self.close_code = ABNORMAL_CLOSURE
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.dispatch_lock: asyncio.Lock | None = None
         try:
@@ -36,8 +56,24 @@ class LeanConsumer(AsyncJsonWebsocketConsumer):
                 await self.pump(receive)
             else:
                 await self.pump_both(receive)
-        except StopConsumer:
+        except StopConsumer:  # a disconnect, or PeerGone
             pass
+        finally:
+            await self.clean_up()
+
+    async def send_or_gone(self, message: dict) -> None:
+        """Send a message to the server; raise PeerGone if the client is already gone."""
+        try:
+            await self.server_send(message)
+        except PEER_GONE_ERRORS as exc:
+            raise PeerGone(f"client gone: {exc!r}") from exc
+
+    async def clean_up(self) -> None:
+        """The one clean-up path: leave any groups, then disconnect() with the close code."""
+        if self.channel_layer is not None:
+            for group in self.groups:
+                await self.channel_layer.group_discard(group, self.channel_name)
+        await self.disconnect(self.close_code)
 
     async def pump_both(self, receive) -> None:
         """Pump the client and the channel layer until either stops or fails."""
@@ -79,8 +115,6 @@ class LeanConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def websocket_disconnect(self, message: dict) -> None:
-        """Leave any groups, run disconnect() and stop (no database clean-up)."""
-        for group in self.groups:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        await self.disconnect(message["code"])
+        """Record the close code and stop: clean_up() runs on the way out."""
+        self.close_code = message.get("code", ABNORMAL_CLOSURE)
         raise StopConsumer()

@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 
 from backtests import protocol
-from backtests.consumer_base import LeanConsumer
+from backtests.consumer_base import LeanConsumer, PeerGone
 from backtests.limits import RateLimiter, Verdict
 from project import log, metrics
 
@@ -122,17 +122,35 @@ class PlaybackConsumer(LeanConsumer):
         self.heartbeat_send.add_done_callback(self.heartbeat_sent)
 
     def heartbeat_sent(self, task: asyncio.Task) -> None:
-        """Log a heartbeat that could not be sent (the socket is closing, usually)."""
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning(
-                "heartbeat not sent on backtest %s: %r", self.backtest_id, task.exception()
-            )
+        """Stop beating for a client that is gone; log a heartbeat that failed otherwise."""
+        if task.cancelled() or task.exception() is None:
+            return
+        if isinstance(task.exception(), PeerGone):
+            # The server delivers the disconnect to the consumer's task, whose clean-up
+            # counts and logs the close; until then, nothing more is sent.
+            self.stop_heartbeat()
+            return
+        logger.warning("heartbeat not sent on backtest %s: %r", self.backtest_id, task.exception())
 
-    async def disconnect(self, code: int) -> None:
-        """Stop the heartbeat and log one line about the connection."""
+    def stop_heartbeat(self) -> None:
+        """Cancel the heartbeat timer and any heartbeat still being sent."""
         if self.heartbeat is not None:
             self.heartbeat.cancel()
+            self.heartbeat = None
+        if self.heartbeat_send is not None:
+            # A no-op when it is the task running this (done already) or finished.
+            self.heartbeat_send.cancel()
+            self.heartbeat_send = None
+
+    async def disconnect(self, code: int) -> None:
+        """Release every per-socket resource and log one line; runs once per socket.
+
+        Called by the base's single clean-up path however the socket ended. Anything a
+        socket starts (the heartbeat today; a frame producer, a subscription) stops here.
+        """
+        self.stop_heartbeat()
         if self.accepted:
+            self.accepted = False
             metrics.WS_OPEN.dec()
         logger.info(
             "websocket closed backtest_id=%s code=%s duration_s=%.3f messages_in=%d "

@@ -2,8 +2,8 @@
 
 Only composes: Django for HTTP (static files first, since daphne serves none; the handler
 is Django's, minus a thread per probe request: project/asgi_handler.py) behind a body
-size limit, and for WebSockets a cap on open sockets, the origin check, and a router
-that refuses what it cannot route.
+size limit (with standard reason phrases on daphne's status lines), and for WebSockets a
+cap on open sockets, the origin check, and a router that refuses what it cannot route.
 """
 
 import gc
@@ -24,12 +24,15 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from backtests.routing import websocket_urlpatterns  # noqa: E402
 from project.body_limit import BodyLimit  # noqa: E402
+from project.reason_phrases import fill_twisted_reason_phrases  # noqa: E402
 from project.static_files import StaticFilesHandler  # noqa: E402
 from project.websocket_guards import (  # noqa: E402
     ConnectionCap,
     OriginGuard,
     RefusingURLRouter,
 )
+
+fill_twisted_reason_phrases()
 
 application = ProtocolTypeRouter(
     {

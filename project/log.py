@@ -27,6 +27,23 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class ClientFaultFilter(logging.Filter):
+    """Log a server's report of a client's malformed frame as one INFO line, no traceback.
+
+    uvicorn logs invalid UTF-8 in a client's text frame at ERROR with a traceback, then
+    closes the socket with 1007 as it should: any client could fill the error log at will.
+    The fault is the client's, so it is one INFO line; every other record passes as it is.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], UnicodeDecodeError):
+            record.msg = f"{record.getMessage()} Closed with 1007: {record.exc_info[1]}"
+            record.args = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info = record.exc_text = None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, ids when set, exc when any."""
 

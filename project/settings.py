@@ -193,7 +193,10 @@ if LOG_FORMAT not in {"json", "console"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "project.log.ContextFilter"}},
+    "filters": {
+        "context": {"()": "project.log.ContextFilter"},
+        "client_faults": {"()": "project.log.ClientFaultFilter"},
+    },
     "formatters": {
         "json": {"()": "project.log.JsonFormatter"},
         "console": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
@@ -215,5 +218,7 @@ LOGGING = {
         # A foreign Host header is answered 400 and logged once by django.request as a
         # warning; the security logger would add a traceback for the same event.
         "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},
+        # uvicorn reports a client's invalid UTF-8 at ERROR with a traceback (project/log.py).
+        "uvicorn.error": {"filters": ["client_faults"]},
     },
 }

@@ -65,6 +65,17 @@ def test_http_errors_are_4xx(server: LiveServer) -> None:
     assert request(server, "GET", "/static/../project/settings.py")[0] == 404
 
 
+def test_status_lines_carry_the_standard_reason_phrase(server: LiveServer) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("POST", "/backtests", body=b"{}", headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+    assert (response.status, response.reason) == (422, "Unprocessable Entity")
+
+
 def test_admin_is_styled(server: LiveServer) -> None:
     status, headers, _ = request(server, "GET", "/static/admin/css/base.css")
     assert status == 200

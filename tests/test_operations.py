@@ -200,3 +200,27 @@ def test_console_format_is_a_setting(tmp_path) -> None:
     assert "'formatter': 'json'" in out.stdout
     bad = run_manage(tmp_path, "check", LOG_FORMAT="xml")
     assert bad.returncode != 0 and "LOG_FORMAT='xml'" in bad.stderr
+
+
+def test_a_clients_invalid_utf8_is_one_info_line_without_traceback(caplog) -> None:
+    # As uvicorn reports it: logger.exception(...) inside `except UnicodeDecodeError`.
+    logger = logging.getLogger("uvicorn.error")
+    try:
+        b"\xff".decode()
+    except UnicodeDecodeError:
+        logger.exception("Invalid UTF-8 sequence received from client.")
+    [record] = [r for r in caplog.records if r.name == "uvicorn.error"]
+    assert record.levelno == logging.INFO
+    assert record.exc_info is None
+    assert record.getMessage().startswith("Invalid UTF-8 sequence received from client.")
+    assert "1007" in record.getMessage()
+
+
+def test_other_server_errors_keep_their_level_and_traceback(caplog) -> None:
+    try:
+        raise ValueError("a real failure")
+    except ValueError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    [record] = [r for r in caplog.records if r.name == "uvicorn.error"]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
