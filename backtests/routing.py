@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from backtests import consumers
+from backtests.playback import consumers
 
 # A backtest id: 1 to 64 characters, a letter or digit first, then letters, digits, _ or -.
 websocket_urlpatterns = [

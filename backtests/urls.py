@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from backtests import views
+from backtests.catalog import views
 
 urlpatterns = [
     path("backtests", views.runs, name="runs"),

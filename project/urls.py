@@ -9,4 +9,4 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler500 = "backtests.views.server_error"
+handler500 = "backtests.catalog.views.server_error"

@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import call_command
 
-from backtests.demo import BASELINE
+from backtests.catalog.demo import BASELINE
 from backtests.models import Dataset, Run, RunMetrics
 
 pytestmark = pytest.mark.django_db

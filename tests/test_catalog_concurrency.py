@@ -47,7 +47,7 @@ async def test_concurrent_identical_creates_make_one_run(headers: dict | None) -
 
 async def test_losing_an_insert_race_returns_the_winner(monkeypatch) -> None:
     # Force the race: both requests miss the look-up, both insert; one insert fails.
-    from backtests import catalog
+    from backtests.catalog import queries as catalog
 
     await sync_to_async(make_dataset)()
     real_find = catalog.find_earlier

@@ -211,7 +211,7 @@ def test_wrong_method_is_json_405(api, db, method: str, path: str) -> None:
 
 
 def test_unhandled_error_is_json_500_that_leaks_nothing(api, db, monkeypatch, caplog) -> None:
-    from backtests import catalog as catalog_module
+    from backtests.catalog import queries as catalog_module
 
     async def explode(run_id):
         raise RuntimeError("secret internals")
@@ -223,13 +223,13 @@ def test_unhandled_error_is_json_500_that_leaks_nothing(api, db, monkeypatch, ca
         "error": {"code": "INTERNAL", "message": "internal server error", "details": {}}
     }
     assert "secret" not in response.content.decode()
-    assert any(r.exc_info for r in caplog.records if r.name == "backtests.rest")
+    assert any(r.exc_info for r in caplog.records if r.name == "backtests.catalog.rest")
 
 
 def test_handler500_answers_json_on_api_paths(rf) -> None:
     import json
 
-    from backtests.views import server_error
+    from backtests.catalog.views import server_error
 
     response = server_error(rf.get("/backtests/x"))
     assert response.status_code == 500

@@ -5,7 +5,7 @@ import asyncio
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
-from backtests.consumer_base import LeanConsumer
+from backtests.playback.consumer_base import LeanConsumer
 
 
 class LayerEcho(LeanConsumer):

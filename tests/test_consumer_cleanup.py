@@ -16,7 +16,7 @@ import pytest
 from autobahn.exception import Disconnected
 from uvicorn.protocols.utils import ClientDisconnected
 
-from backtests.consumers import PlaybackConsumer
+from backtests.playback.consumers import PlaybackConsumer
 from project import metrics
 
 PLAY = '{"t":"ctrl","cmd":"play"}'

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from backtests.hashing import canonical_json, input_hash
+from backtests.catalog.hashing import canonical_json, input_hash
 
 INPUTS = {
     "dataset_id": "AAPL-2023-1m",

@@ -1,8 +1,8 @@
-"""backtests.limits.RateLimiter: the token bucket and the flood rule, on a fake clock."""
+"""backtests.playback.limits.RateLimiter: the token bucket and the flood rule, on a fake clock."""
 
 import itertools
 
-from backtests.limits import RateLimiter, Verdict
+from backtests.playback.limits import RateLimiter, Verdict
 
 
 def run(limiter: RateLimiter, times: list[float]) -> list[Verdict]:

@@ -4,7 +4,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from backtests.demo import RUNS, demo_run_id
+from backtests.catalog.demo import RUNS, demo_run_id
 
 ROOT = Path(__file__).resolve().parent.parent
 

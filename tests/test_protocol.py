@@ -1,11 +1,11 @@
-"""Unit tests of backtests.protocol: parsing, validation and err frames."""
+"""Unit tests of backtests.playback.protocol: parsing, validation and err frames."""
 
 import json
 
 import pytest
 
-from backtests import protocol
 from backtests.errors import ErrorCode
+from backtests.playback import protocol
 
 LIMIT = 65536
 

@@ -5,8 +5,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backtests import protocol
 from backtests.errors import ErrorCode
+from backtests.playback import protocol
 
 LIMIT = 65536
 FUZZ = settings(max_examples=400, deadline=250, suppress_health_check=[HealthCheck.too_slow])

@@ -7,7 +7,7 @@ import logging
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from backtests import protocol
+from backtests.playback import protocol
 from tests.conftest import communicator
 
 BAD_FRAMES = [
@@ -158,7 +158,7 @@ async def test_close_logs_one_info_line(caplog) -> None:
     await receive_err(ws)
     await ws.send_to(text_data='{"t":"hb"}')
     await ws.disconnect(code=4001)
-    lines = [r for r in caplog.records if r.name == "backtests.consumers"]
+    lines = [r for r in caplog.records if r.name == "backtests.playback.consumers"]
     assert len(lines) == 1
     assert lines[0].levelno == logging.INFO
     text = lines[0].getMessage()
@@ -226,7 +226,7 @@ async def test_other_connections_are_unaffected_by_a_bad_one() -> None:
 async def test_heartbeats_do_not_pile_up_for_a_client_that_never_reads(settings) -> None:
     # Under a server with backpressure (uvicorn), a send to a client that does not read
     # waits forever: at most one heartbeat may be waiting, however long that lasts.
-    from backtests.consumers import PlaybackConsumer
+    from backtests.playback.consumers import PlaybackConsumer
 
     settings.WS_HEARTBEAT_INTERVAL = 0.01
     stuck = asyncio.Event()

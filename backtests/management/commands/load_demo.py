@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from backtests.demo import load_demo
+from backtests.catalog.demo import load_demo
 
 
 class Command(BaseCommand):

@@ -14,8 +14,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from backtests.catalog.validation import ValidationError
 from backtests.errors import ErrorCode, rest_error
-from backtests.validation import ValidationError
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.db import transaction
 from ulid import ULID
 
-from backtests.hashing import input_hash
+from backtests.catalog.hashing import input_hash
 from backtests.models import Dataset, Run, RunMetrics
 
 BASELINE = "AAPL-2023-1m"

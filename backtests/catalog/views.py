@@ -4,11 +4,11 @@ from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
-from backtests import catalog
+from backtests.catalog import queries
+from backtests.catalog.rest import api_view, error_response, json_response
+from backtests.catalog.serializers import run_detail, run_summary
+from backtests.catalog.validation import parse_idempotency_key, parse_run_query, parse_run_request
 from backtests.errors import ErrorCode
-from backtests.rest import api_view, error_response, json_response
-from backtests.serializers import run_detail, run_summary
-from backtests.validation import parse_idempotency_key, parse_run_query, parse_run_request
 
 
 @api_view("GET", "POST")
@@ -17,7 +17,7 @@ async def runs(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return await create_run(request)
     query = parse_run_query(dict(request.GET.lists()))
-    page = await catalog.list_runs(query)
+    page = await queries.list_runs(query)
     return json_response(
         {
             "items": [run_summary(row, page.datasets[row["dataset_id"]]) for row in page.rows],
@@ -33,16 +33,16 @@ async def create_run(request: HttpRequest) -> HttpResponse:
     key = parse_idempotency_key(request.headers)
     run_request = parse_run_request(request.body)
     try:
-        created = await catalog.create_run(run_request, key)
-    except catalog.DatasetNotFound as missing:
+        created = await queries.create_run(run_request, key)
+    except queries.DatasetNotFound as missing:
         return error_response(ErrorCode.DATASET_NOT_FOUND, str(missing))
-    except catalog.DatasetNotReady as not_ready:
+    except queries.DatasetNotReady as not_ready:
         return error_response(
             ErrorCode.CONFLICT,
             f"{not_ready}; runs need a READY dataset",
             {"dataset_id": not_ready.dataset.status},
         )
-    except catalog.IdempotencyConflict as conflict:
+    except queries.IdempotencyConflict as conflict:
         return error_response(
             ErrorCode.IDP_CONFLICT,
             "this Idempotency-Key was used with a different request body",
@@ -56,7 +56,7 @@ async def create_run(request: HttpRequest) -> HttpResponse:
 @api_view("GET")
 async def run(request: HttpRequest, run_id: str) -> HttpResponse:
     """GET /backtests/<id>: the run with its dataset, metrics and artifacts."""
-    found = await catalog.get_run(run_id)
+    found = await queries.get_run(run_id)
     if found is None:
         return error_response(ErrorCode.RUN_NOT_FOUND, f"no run {run_id}")
     return json_response(run_detail(found))

@@ -6,9 +6,9 @@ import time
 
 from django.conf import settings
 
-from backtests import protocol
-from backtests.consumer_base import LeanConsumer, PeerGone
-from backtests.limits import RateLimiter, Verdict
+from backtests.playback import protocol
+from backtests.playback.consumer_base import LeanConsumer, PeerGone
+from backtests.playback.limits import RateLimiter, Verdict
 from project import log, metrics
 
 logger = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
 
-from backtests.hashing import input_hash
+from backtests.catalog.hashing import input_hash
+from backtests.catalog.serializers import DATASET_SUMMARY_FIELDS, RUN_SUMMARY_FIELDS
+from backtests.catalog.validation import RunQuery, RunRequest
 from backtests.models import Dataset, Run
-from backtests.serializers import DATASET_SUMMARY_FIELDS, RUN_SUMMARY_FIELDS
-from backtests.validation import RunQuery, RunRequest
 
 
 class DatasetNotFound(Exception):

@@ -1,0 +1,1 @@
+"""The run catalog's REST API: validation, queries, serializers, hashing, the demo."""

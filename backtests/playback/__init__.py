@@ -1,0 +1,1 @@
+"""The playback WebSocket: protocol, consumer base, consumer, limits."""
