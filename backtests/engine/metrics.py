@@ -1,0 +1,129 @@
+"""A run's metrics from its equity curve and fills; formulas in docs/engine.md.
+
+No figure is ever NaN or infinite: one that is undefined for a run is None, and
+`null_reasons` says why.
+"""
+
+import math
+
+import numpy as np
+
+from backtests.engine.simulation import STARTING_CAPITAL, Simulation
+
+# Per-minute returns, annualised: 252 sessions of 390 minutes.
+PERIODS_PER_YEAR = 252 * 390
+YEAR_NS = 365.25 * 24 * 3600 * 1e9
+
+FIELDS = (
+    "total_return",
+    "cagr",
+    "max_drawdown",
+    "sharpe",
+    "sortino",
+    "hit_rate",
+    "avg_win",
+    "avg_loss",
+    "turnover",
+    "slippage_share",
+    "fees_paid",
+)
+
+
+def bar_returns(equity: np.ndarray) -> np.ndarray:
+    """Each bar's return on the previous bar's equity (the first on the starting capital)."""
+    previous = np.concatenate(([STARTING_CAPITAL], equity[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(previous > 0, equity / previous - 1, 0.0)
+
+
+def drawdown(equity: np.ndarray) -> np.ndarray:
+    """Each bar's fall from the highest equity so far (0 or negative)."""
+    peak = np.maximum.accumulate(np.maximum(equity, STARTING_CAPITAL))
+    return equity / peak - 1
+
+
+def trip_returns(sim: Simulation) -> np.ndarray:
+    """The return of each closed round trip, costs included.
+
+    A trip entered with no capital left (equity wiped out earlier) has no return: left out.
+    """
+    buys = sim.qty[sim.side > 0] * sim.price[sim.side > 0] + sim.fee[sim.side > 0]
+    sells = sim.qty[sim.side < 0] * sim.price[sim.side < 0] - sim.fee[sim.side < 0]
+    cost = buys[: len(sells)]
+    funded = cost > 0
+    return sells[funded] / cost[funded] - 1
+
+
+def compute(sim: Simulation, ts: np.ndarray) -> tuple[dict, dict]:
+    """(metrics, null_reasons): every FIELDS entry, a float or None."""
+    values: dict = {}
+    reasons: dict = {}
+    equity = sim.equity
+    final = float(equity[-1])
+    values["total_return"] = final / STARTING_CAPITAL - 1
+    years = (int(ts[-1]) - int(ts[0])) / YEAR_NS
+    if years <= 0:
+        reasons["cagr"] = "the bars span no time"
+    else:
+        try:
+            values["cagr"] = (final / STARTING_CAPITAL) ** (1 / years) - 1
+        except OverflowError:
+            reasons["cagr"] = "too large to represent (a short span annualised)"
+    values["max_drawdown"] = float(drawdown(equity).min())
+
+    returns = bar_returns(equity)
+    scale = math.sqrt(PERIODS_PER_YEAR)
+    mean = float(returns.mean())
+    spread = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
+    if spread > 0:
+        values["sharpe"] = mean / spread * scale
+    else:
+        reasons["sharpe"] = "returns do not vary (no position, or fewer than two bars)"
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
+    if downside > 0:
+        values["sortino"] = mean / downside * scale
+    else:
+        reasons["sortino"] = "no bar lost money"
+
+    trips = trip_returns(sim)
+    wins, losses = trips[trips > 0], trips[trips < 0]
+    if len(trips):
+        values["hit_rate"] = len(wins) / len(trips)
+    else:
+        reasons["hit_rate"] = "no closed round trip"
+    if len(wins):
+        values["avg_win"] = float(wins.mean())
+    else:
+        reasons["avg_win"] = "no winning round trip"
+    if len(losses):
+        values["avg_loss"] = float(losses.mean())
+    else:
+        reasons["avg_loss"] = "no losing round trip"
+
+    notional = float(np.sum(sim.qty * sim.price))
+    values["turnover"] = notional / float(equity.mean()) if equity.mean() > 0 else None
+    if values["turnover"] is None:
+        del values["turnover"]
+        reasons["turnover"] = "equity fell to zero"
+    slippage, fees = float(sim.slippage.sum()), float(sim.fee.sum())
+    if slippage + fees > 0:
+        values["slippage_share"] = slippage / (slippage + fees)
+    else:
+        reasons["slippage_share"] = "no trading costs"
+    values["fees_paid"] = fees
+
+    metrics = {}
+    for name in FIELDS:
+        value = values.get(name)
+        if value is not None and not math.isfinite(value):
+            value, reasons[name] = None, "not finite"
+        metrics[name] = None if value is None else float(value)
+    return metrics, reasons
+
+
+def running(sim: Simulation) -> dict[str, np.ndarray]:
+    """Running total return and max drawdown at every bar (for playback)."""
+    return {
+        "total_return": sim.equity / STARTING_CAPITAL - 1,
+        "max_drawdown": np.minimum.accumulate(drawdown(sim.equity)),
+    }

@@ -1,0 +1,231 @@
+"""The vectorised engine against a plain bar-by-bar loop (the oracle), and hand-computed costs.
+
+Prices in the generated series are multiples of 1/64, so that sums of them are exact in
+floating point: the oracle's moving averages then equal the engine's bit for bit, and a
+crossover is never decided by rounding.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backtests.engine import metrics, strategies
+from backtests.engine.bars import MINUTE_NS, Bars
+from backtests.engine.simulation import STARTING_CAPITAL, Costs, simulate
+
+T0 = 1_672_756_200 * 10**9  # 2023-01-03T14:30:00Z
+
+
+def make_bars(opens, highs, lows, closes) -> Bars:
+    n = len(opens)
+    return Bars(
+        ts=T0 + np.arange(n, dtype=np.int64) * MINUTE_NS,
+        open=np.array(opens, dtype=float),
+        high=np.array(highs, dtype=float),
+        low=np.array(lows, dtype=float),
+        close=np.array(closes, dtype=float),
+        volume=np.ones(n),
+    )
+
+
+@st.composite
+def bar_series(draw, min_size: int = 2, max_size: int = 120) -> Bars:
+    n = draw(st.integers(min_size, max_size))
+    ticks = st.integers(64, 64 * 60)  # 1.0 to 60.0 in steps of 1/64
+    opens = np.array(draw(st.lists(ticks, min_size=n, max_size=n))) / 64
+    closes = np.array(draw(st.lists(ticks, min_size=n, max_size=n))) / 64
+    up = np.array(draw(st.lists(st.integers(0, 64), min_size=n, max_size=n))) / 64
+    down = np.array(draw(st.lists(st.integers(0, 63), min_size=n, max_size=n))) / 64
+    highs = np.maximum(opens, closes) + up
+    lows = np.maximum(np.minimum(opens, closes) - down, 1 / 64)
+    return make_bars(opens, highs, lows, closes)
+
+
+costs_strategy = st.builds(
+    Costs,
+    k_spread=st.sampled_from([0.0, 0.25, 0.5, 1.0, 3.0]),
+    fees_bps=st.sampled_from([0.0, 1.0, 5.0, 25.0]),
+)
+
+
+def oracle_signal(strategy_id: str, params: dict, bars: Bars) -> list[bool]:
+    """Each strategy's rule, bar by bar, as its docstring states it."""
+    close, high, low = list(bars.close), list(bars.high), list(bars.low)
+    n = len(close)
+
+    def mean(t: int, window: int) -> float | None:
+        return sum(close[t - window + 1 : t + 1]) / window if t + 1 >= window else None
+
+    out, state = [], False
+    for t in range(n):
+        if strategy_id == "buy_and_hold":
+            state = True
+        elif strategy_id == "sma_crossover":
+            fast, slow = mean(t, params["fast"]), mean(t, params["slow"])
+            state = fast is not None and slow is not None and fast > slow
+        elif strategy_id == "momentum":
+            lookback = params["lookback"]
+            state = t >= lookback and close[t] > close[t - lookback]
+        elif strategy_id == "mean_reversion":
+            m = mean(t, params["window"])
+            if m is not None:
+                if close[t] >= m:
+                    state = False
+                elif close[t] < m * (1 - params["band"]):
+                    state = True
+        elif strategy_id == "breakout":
+            c = params["channel"]
+            if t >= c:
+                if close[t] < min(low[t - c : t]):
+                    state = False
+                elif close[t] > max(high[t - c : t]):
+                    state = True
+        out.append(state)
+    return out
+
+
+def oracle_simulation(bars: Bars, long: list[bool], costs: Costs):
+    """Fills and equity, one bar at a time, straight from the rules in docs/engine.md."""
+    f = costs.fees_bps / 10_000
+    cash, qty, holding = STARTING_CAPITAL, 0.0, False
+    fills, equity = [], []
+    for t in range(len(bars)):
+        if t >= 1 and long[t - 1] != holding:
+            slip = costs.k_spread * (bars.high[t - 1] - bars.low[t - 1])
+            if long[t - 1]:
+                price = bars.open[t] + slip
+                qty = cash / (price * (1 + f))
+                cash, holding = 0.0, True
+                fills.append((t, 1, qty, price, qty * price * f))
+            else:
+                price = max(bars.open[t] - slip, 0.0)
+                fee = qty * price * f
+                cash = qty * price - fee
+                fills.append((t, -1, qty, price, fee))
+                qty, holding = 0.0, False
+        equity.append(qty * bars.close[t] if holding else cash)
+    return fills, equity
+
+
+PARAMS = st.one_of(
+    st.tuples(st.just("buy_and_hold"), st.just({})),
+    st.tuples(
+        st.just("sma_crossover"),
+        st.tuples(st.integers(1, 10), st.integers(1, 20)).map(
+            lambda p: {"fast": min(p), "slow": max(p) + 1}
+        ),
+    ),
+    st.tuples(
+        st.just("mean_reversion"),
+        st.fixed_dictionaries(
+            {"window": st.integers(2, 20), "band": st.sampled_from([0.0, 0.001, 0.01, 0.05])}
+        ),
+    ),
+    st.tuples(st.just("momentum"), st.fixed_dictionaries({"lookback": st.integers(1, 20)})),
+    st.tuples(st.just("breakout"), st.fixed_dictionaries({"channel": st.integers(1, 20)})),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(bars=bar_series(), choice=PARAMS, costs=costs_strategy)
+def test_engine_matches_the_bar_by_bar_oracle(bars: Bars, choice, costs: Costs) -> None:
+    strategy_id, params = choice
+    long = strategies.signal(strategy_id, params, bars)
+    assert long.tolist() == oracle_signal(strategy_id, params, bars)
+    sim = simulate(bars, long, costs)
+    fills, equity = oracle_simulation(bars, long.tolist(), costs)
+    assert sim.fill_bar.tolist() == [f[0] for f in fills]
+    assert sim.side.tolist() == [f[1] for f in fills]
+    np.testing.assert_allclose(sim.qty, [f[2] for f in fills], rtol=1e-9)
+    np.testing.assert_allclose(sim.price, [f[3] for f in fills], rtol=1e-12)
+    np.testing.assert_allclose(sim.fee, [f[4] for f in fills], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(sim.equity, equity, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(bars=bar_series(), choice=PARAMS, costs=costs_strategy)
+def test_metrics_are_finite_or_null_with_a_reason(bars: Bars, choice, costs: Costs) -> None:
+    strategy_id, params = choice
+    sim = simulate(bars, strategies.signal(strategy_id, params, bars), costs)
+    values, reasons = metrics.compute(sim, bars.ts)
+    assert set(values) == set(metrics.FIELDS)
+    for name, value in values.items():
+        if value is None:
+            assert reasons[name]
+        else:
+            assert math.isfinite(value)
+
+
+# A hand-computed case: three bars, buy on bar 0's close, sell on bar 1's close.
+HAND = make_bars([10, 10, 12], [11, 11, 13], [9, 9.5, 11], [10, 11, 12.5])
+
+
+def test_a_buy_fills_at_the_next_open_plus_slippage_with_fees() -> None:
+    sim = simulate(HAND, np.array([True, True, True]), Costs(k_spread=0.5, fees_bps=10))
+    # Signal bar 0 (range 11 - 9 = 2): buy at bar 1's open 10 + 0.5 x 2 = 11.
+    assert sim.fill_bar.tolist() == [1] and sim.side.tolist() == [1]
+    assert sim.price[0] == 11.0
+    qty = 100_000 / (11.0 * 1.001)
+    assert sim.qty[0] == pytest.approx(qty, rel=1e-12)
+    assert sim.fee[0] == pytest.approx(qty * 11.0 * 0.001, rel=1e-12)
+    assert sim.slippage[0] == pytest.approx(qty * 1.0, rel=1e-12)
+    assert sim.equity.tolist() == pytest.approx([100_000, qty * 11, qty * 12.5], rel=1e-12)
+    assert sim.position.tolist() == pytest.approx([0, qty, qty], rel=1e-12)
+
+
+def test_a_sell_fills_at_the_next_open_minus_slippage_less_fees() -> None:
+    sim = simulate(HAND, np.array([True, False, False]), Costs(k_spread=0.5, fees_bps=10))
+    qty = 100_000 / (11.0 * 1.001)
+    # Signal bar 1 (range 11 - 9.5 = 1.5): sell at bar 2's open 12 - 0.75 = 11.25.
+    assert sim.fill_bar.tolist() == [1, 2] and sim.side.tolist() == [1, -1]
+    assert sim.price[1] == 11.25
+    assert sim.fee[1] == pytest.approx(qty * 11.25 * 0.001, rel=1e-12)
+    assert sim.equity[2] == pytest.approx(qty * 11.25 * 0.999, rel=1e-12)
+    assert sim.position[2] == 0
+
+
+def test_no_costs_means_fills_at_the_open() -> None:
+    sim = simulate(HAND, np.array([True, True, True]), Costs(0, 0))
+    assert sim.price.tolist() == [10.0]
+    assert sim.fee.tolist() == [0.0] and sim.slippage.tolist() == [0.0]
+    assert sim.equity[-1] == pytest.approx(100_000 / 10 * 12.5)
+
+
+def test_a_signal_on_the_last_bar_never_fills() -> None:
+    sim = simulate(HAND, np.array([False, False, True]), Costs(0.5, 10))
+    assert len(sim.fill_bar) == 0
+    assert sim.equity.tolist() == [100_000] * 3
+
+
+def test_a_sell_price_never_goes_below_zero() -> None:
+    bars = make_bars([10, 10, 1], [11, 30, 2], [9, 1, 1], [10, 20, 1.5])
+    sim = simulate(bars, np.array([True, False, False]), Costs(k_spread=1, fees_bps=0))
+    assert sim.price[1] == 0.0  # 1 - 1 x (30 - 1) would be negative
+    assert sim.equity[2] == 0.0
+    values, _ = metrics.compute(sim, bars.ts)
+    assert values["total_return"] == -1.0
+    assert all(v is None or math.isfinite(v) for v in values.values())
+
+
+def test_metrics_of_the_hand_case() -> None:
+    sim = simulate(HAND, np.array([True, False, False]), Costs(k_spread=0.5, fees_bps=10))
+    values, reasons = metrics.compute(sim, HAND.ts)
+    final = 100_000 / (11.0 * 1.001) * 11.25 * 0.999
+    assert values["total_return"] == pytest.approx(final / 100_000 - 1)
+    assert values["hit_rate"] == 1.0 and values["avg_loss"] is None
+    assert reasons["avg_loss"] == "no losing round trip"
+    assert values["avg_win"] == pytest.approx(final / 100_000 - 1)
+    assert values["fees_paid"] == pytest.approx(sum(sim.fee))
+    slippage = sum(sim.slippage)
+    assert values["slippage_share"] == pytest.approx(slippage / (slippage + sum(sim.fee)))
+
+
+def test_flat_all_along_has_null_ratios_with_reasons() -> None:
+    sim = simulate(HAND, np.array([False, False, False]), Costs(0.5, 10))
+    values, reasons = metrics.compute(sim, HAND.ts)
+    assert values["total_return"] == 0.0 and values["max_drawdown"] == 0.0
+    for name in ("sharpe", "sortino", "hit_rate", "avg_win", "avg_loss", "slippage_share"):
+        assert values[name] is None and reasons[name]
