@@ -20,8 +20,17 @@ class RunInline(admin.TabularInline):
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ("dataset_id", "symbol", "from_date", "to_date", "status", "size_bytes")
-    list_filter = ("status", "symbol")
+    list_display = (
+        "dataset_id",
+        "symbol",
+        "from_date",
+        "to_date",
+        "status",
+        "synthetic",
+        "size_bytes",
+    )
+    list_filter = ("status", "synthetic", "symbol")
+    readonly_fields = ("bars_path", "bars_sha256", "synthetic", "size_bytes")
     search_fields = ("dataset_id", "symbol")
     inlines = [RunInline]
 
@@ -55,6 +64,7 @@ class RunAdmin(admin.ModelAdmin):
         "created_at",
         "input_hash",
         "code_hash",
+        "error",
         "idempotency_key",
         "metrics_path",
         "equity_path",

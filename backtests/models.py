@@ -40,6 +40,13 @@ class Dataset(models.Model):
     generated_at = models.DateTimeField(null=True, blank=True)
     size_bytes = models.BigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.BUILDING)
+    bars_path = models.CharField(
+        max_length=500, blank=True, help_text="the Parquet bars file, under DATA_DIR"
+    )
+    bars_sha256 = models.CharField(max_length=64, blank=True)
+    synthetic = models.BooleanField(
+        default=False, help_text="generated prices (the demo), not market data"
+    )
 
     class Meta:
         ordering = ["dataset_id"]
@@ -84,6 +91,7 @@ class Run(models.Model):
     manifest_path = models.CharField(max_length=500, blank=True)
     code_hash = models.CharField(max_length=64, blank=True)
     input_hash = models.CharField(max_length=64, unique=True)
+    error = models.TextField(blank=True, help_text="why the run failed, for people")
     idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
 
     class Meta:
@@ -126,22 +134,23 @@ class Run(models.Model):
 
 
 class RunMetrics(models.Model):
-    """A finished run's performance figures (one row per run)."""
+    """A finished run's performance figures (one row per run); null: undefined for the run
+    (docs/engine.md says when)."""
 
     run = models.OneToOneField(
         Run, on_delete=models.CASCADE, primary_key=True, related_name="metrics"
     )
-    total_return = models.FloatField()
-    cagr = models.FloatField()
-    max_drawdown = models.FloatField()
-    sharpe = models.FloatField()
-    sortino = models.FloatField()
-    hit_rate = models.FloatField()
-    avg_win = models.FloatField()
-    avg_loss = models.FloatField()
-    turnover = models.FloatField()
-    slippage_share = models.FloatField()
-    fees_paid = models.FloatField()
+    total_return = models.FloatField(null=True, blank=True)
+    cagr = models.FloatField(null=True, blank=True)
+    max_drawdown = models.FloatField(null=True, blank=True)
+    sharpe = models.FloatField(null=True, blank=True)
+    sortino = models.FloatField(null=True, blank=True)
+    hit_rate = models.FloatField(null=True, blank=True)
+    avg_win = models.FloatField(null=True, blank=True)
+    avg_loss = models.FloatField(null=True, blank=True)
+    turnover = models.FloatField(null=True, blank=True)
+    slippage_share = models.FloatField(null=True, blank=True)
+    fees_paid = models.FloatField(null=True, blank=True)
     computed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

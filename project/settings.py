@@ -152,6 +152,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "timeout": 10,
     }
 
+# Bars files (one Parquet file per dataset) and run artifacts (one folder per run). Shared
+# storage when several machines run workers.
+DATA_DIR = Path(os.environ.get("DATA_DIR", VAR_DIR / "data"))
+ARTIFACTS_DIR = Path(os.environ.get("ARTIFACTS_DIR", VAR_DIR / "artifacts"))
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # One process for now: playback will switch to a Redis layer shared by several processes.

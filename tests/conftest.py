@@ -22,6 +22,13 @@ def communicator(
     return WebsocketCommunicator(application, path, headers=all_headers)
 
 
+@pytest.fixture(autouse=True)
+def data_dirs(settings, tmp_path):
+    """Bars and artifacts of each test in its own folders, never in the project's var/."""
+    settings.DATA_DIR = tmp_path / "data"
+    settings.ARTIFACTS_DIR = tmp_path / "artifacts"
+
+
 @pytest.fixture
 async def ws() -> AsyncIterator[WebsocketCommunicator]:
     """An open socket to /backtests/run-1/ws from the frontend's origin."""

@@ -1,14 +1,23 @@
-"""A small demo catalog, so that a newcomer sees a populated admin and API at once."""
+"""A small demo catalog, so that a newcomer sees a populated admin and API at once.
+
+Its READY datasets get synthetic bars (engine/synthetic.py) over the real NYSE calendar,
+marked synthetic; its DONE runs are computed by the engine through the same entry point
+as any run. Safe to run twice: what exists is kept.
+"""
 
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
-from django.db import transaction
+from django.conf import settings
 from ulid import ULID
 
+from backtests.catalog.bars_import import bars_file, store_bars
 from backtests.catalog.hashing import input_hash
-from backtests.models import Dataset, Run, RunMetrics
+from backtests.engine import synthetic
+from backtests.jobs.execute import execute
+from backtests.models import Dataset, Run
 
 BASELINE = "AAPL-2023-1m"
 CREATED = datetime(2024, 1, 15, 9, 0, tzinfo=UTC)
@@ -20,9 +29,7 @@ DATASETS = [
         "from_date": date(2023, 1, 1),
         "to_date": date(2023, 12, 31),
         "status": Dataset.Status.READY,
-        "products": ["TRADES", "TBBO"],
-        "calendar_version": "XNYS-2023.1",
-        "size_bytes": 412_000_000,
+        "start_price": 130.0,
     },
     {
         "dataset_id": "MSFT-2023-1m",
@@ -30,9 +37,7 @@ DATASETS = [
         "from_date": date(2023, 1, 1),
         "to_date": date(2023, 12, 31),
         "status": Dataset.Status.READY,
-        "products": ["TRADES"],
-        "calendar_version": "XNYS-2023.1",
-        "size_bytes": 388_000_000,
+        "start_price": 240.0,
     },
     {
         "dataset_id": "TSLA-2024-1m",
@@ -56,13 +61,12 @@ class DemoRun:
     strategy_id: str
     params: dict
     status: str
-    total_return: float = 0.0
 
 
 RUNS = [
-    DemoRun("sma-20-50", BASELINE, "sma_crossover", {"fast": 20, "slow": 50}, "DONE", 0.184),
-    DemoRun("sma-10-30", BASELINE, "sma_crossover", {"fast": 10, "slow": 30}, "DONE", 0.092),
-    DemoRun("meanrev-msft", "MSFT-2023-1m", "mean_reversion", {"window": 30}, "DONE", -0.031),
+    DemoRun("sma-20-50", BASELINE, "sma_crossover", {"fast": 20, "slow": 50}, "DONE"),
+    DemoRun("sma-10-30", BASELINE, "sma_crossover", {"fast": 10, "slow": 30}, "DONE"),
+    DemoRun("meanrev-msft", "MSFT-2023-1m", "mean_reversion", {"window": 30}, "DONE"),
     DemoRun("momentum-aapl", BASELINE, "momentum", {"lookback": 60}, "RUNNING"),
     DemoRun("momentum-msft", "MSFT-2023-1m", "momentum", {"lookback": 60}, "QUEUED"),
     DemoRun("sma-5-20", BASELINE, "sma_crossover", {"fast": 5, "slow": 20}, "QUEUED"),
@@ -81,28 +85,47 @@ def demo_run_id(index: int, name: str) -> str:
 
 
 def load_demo() -> tuple[int, int]:
-    """Add the demo datasets and runs that are missing; return how many of each were added."""
+    """Add the demo datasets (with bars) and runs that are missing; return how many."""
     added_datasets = added_runs = 0
-    with transaction.atomic():
-        for fields in DATASETS:
-            values = {k: v for k, v in fields.items() if k != "dataset_id"}
-            values["generated_at"] = CREATED - timedelta(days=1)
-            _, created = Dataset.objects.get_or_create(
-                dataset_id=fields["dataset_id"], defaults=values
-            )
-            added_datasets += created
-        for index, demo in enumerate(RUNS):
-            added_runs += add_run(index, demo)
+    for fields in DATASETS:
+        added_datasets += add_dataset(fields)
+    for index, demo in enumerate(RUNS):
+        added_runs += add_run(index, demo)
     return added_datasets, added_runs
 
 
+def add_dataset(fields: dict) -> bool:
+    """A demo dataset; a READY one gets synthetic bars unless its file is there already."""
+    dataset_id = fields["dataset_id"]
+    existing = Dataset.objects.filter(dataset_id=dataset_id).first()
+    if fields["status"] != Dataset.Status.READY:
+        values = {k: v for k, v in fields.items() if k != "dataset_id"}
+        values["generated_at"] = CREATED - timedelta(days=1)
+        _, created = Dataset.objects.get_or_create(dataset_id=dataset_id, defaults=values)
+        return created
+    if existing and existing.bars_path and bars_file(dataset_id).is_file():
+        return False
+    series = synthetic.generate(
+        fields["symbol"], fields["from_date"], fields["to_date"], fields["start_price"]
+    )
+    store_bars(
+        dataset_id,
+        series,
+        fields["symbol"],
+        synthetic=True,
+        calendar_version=synthetic.calendar_version(),
+        tz="America/New_York",
+        date_range=(fields["from_date"], fields["to_date"]),
+    )
+    return existing is None
+
+
 def add_run(index: int, demo: DemoRun) -> bool:
-    """Add one demo run (and its metrics when DONE) unless it is there already."""
+    """Add one demo run unless it is there; a DONE one is computed by the engine."""
     run_id = demo_run_id(index, demo.name)
     seed = 42
     speed = 60
     done = demo.status == Run.Status.DONE
-    artifacts = f"artifacts/{run_id}"
     run, created = Run.objects.get_or_create(
         run_id=run_id,
         defaults={
@@ -112,15 +135,9 @@ def add_run(index: int, demo: DemoRun) -> bool:
             "seed": seed,
             "slippage_fees": SLIPPAGE_FEES,
             "speed": speed,
-            "status": demo.status,
+            # A DONE run starts QUEUED and is computed below, as a worker would.
+            "status": Run.Status.QUEUED if done else demo.status,
             "created_at": CREATED + timedelta(hours=index),
-            "duration_ms": 41_250 + 1_000 * index if done else None,
-            "metrics_path": f"{artifacts}/metrics.json" if done else "",
-            "equity_path": f"{artifacts}/equity.parquet" if done else "",
-            "orders_path": f"{artifacts}/orders.parquet" if done else "",
-            "fills_path": f"{artifacts}/fills.parquet" if done else "",
-            "manifest_path": f"{artifacts}/manifest.json" if done else "",
-            "code_hash": hashlib.sha256(demo.strategy_id.encode()).hexdigest()[:40],
             "input_hash": input_hash(
                 dataset_id=demo.dataset_id,
                 strategy_id=demo.strategy_id,
@@ -131,21 +148,10 @@ def add_run(index: int, demo: DemoRun) -> bool:
             ),
         },
     )
-    if created and done:
-        r = demo.total_return
-        RunMetrics.objects.create(
-            run=run,
-            total_return=r,
-            cagr=r,
-            max_drawdown=-0.08 - abs(r) / 4,
-            sharpe=round(r * 8, 3),
-            sortino=round(r * 11, 3),
-            hit_rate=0.54 if r > 0 else 0.47,
-            avg_win=0.0062,
-            avg_loss=-0.0049,
-            turnover=12.4,
-            slippage_share=0.18,
-            fees_paid=1_830.0,
-            computed_at=CREATED + timedelta(hours=index, minutes=1),
-        )
+    needs_computing = (
+        run.status != Run.Status.DONE
+        or not Path(settings.ARTIFACTS_DIR, run.metrics_path).is_file()
+    )
+    if done and needs_computing:
+        execute(run_id)
     return created

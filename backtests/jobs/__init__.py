@@ -1,0 +1,1 @@
+"""Running backtests: compute a run with the engine and record the result."""
