@@ -16,7 +16,7 @@ ifeq ($(filter $(SERVER),daphne uvicorn),)
 $(error SERVER must be daphne or uvicorn, not '$(SERVER)')
 endif
 endif
-.PHONY: help start-backend test lint fmt migrate superuser demo bench bench-transport bench-catalog soak lock clean
+.PHONY: help start-backend test lint fmt migrate superuser demo bench bench-transport bench-catalog bench-engine soak lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -53,16 +53,19 @@ migrate: $(STAMP) ## Apply database migrations
 superuser: migrate ## Create an admin user interactively
 	$(BIN)/python manage.py createsuperuser
 
-demo: migrate ## Load the demo catalog (safe to run twice)
+demo: migrate ## Load the demo catalog, with synthetic bars and engine-computed runs (safe to run twice)
 	$(BIN)/python manage.py load_demo
 
-bench: bench-transport bench-catalog ## Both benchmarks (docs/performance.md)
+bench: bench-transport bench-catalog bench-engine ## Every benchmark (docs/performance.md)
 
 bench-transport: $(STAMP) ## WebSocket and /healthz against the reference server, side by side
 	$(BIN)/python -m bench.transport $(TRANSPORT_ARGS)
 
 bench-catalog: $(STAMP) ## Catalog REST latency with 100,000 runs, on SQLite and PostgreSQL
 	$(BIN)/python -m bench.catalog $(CATALOG_ARGS)
+
+bench-engine: $(STAMP) ## The engine over one year of one-minute bars, every strategy
+	$(BIN)/python -m bench.engine $(ENGINE_ARGS)
 
 soak: $(STAMP) ## 100,000 messages and 10,000 connect/disconnect cycles; RSS must come back
 	$(BIN)/python -m bench.soak

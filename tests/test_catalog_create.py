@@ -80,7 +80,7 @@ def test_any_difference_in_inputs_is_a_new_run(api, aapl) -> None:
     for change in (
         {"seed": 43},
         {"params": {"fast": 20, "slow": 51}},
-        {"strategy_id": "momentum"},
+        {"strategy_id": "momentum", "params": {"lookback": 20}},
         {"slippage_fees": {"k_spread": 0.5, "fees_bps": 2}},
         {"speed": 120},
     ):

@@ -49,6 +49,7 @@ def test_list_item_shape(api, catalog) -> None:
             "symbol": "AAPL",
             "from": "2023-01-01",
             "to": "2023-12-31",
+            "synthetic": False,
         },
         "seed": first.seed,
         "speed": 60,

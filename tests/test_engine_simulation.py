@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from backtests.engine import metrics, strategies
 from backtests.engine.bars import MINUTE_NS, Bars
-from backtests.engine.simulation import STARTING_CAPITAL, Costs, simulate
+from backtests.engine.simulation import Costs, simulate
+from tests.engine_oracle import oracle_signal, oracle_simulation
 
 T0 = 1_672_756_200 * 10**9  # 2023-01-03T14:30:00Z
 
@@ -49,65 +50,6 @@ costs_strategy = st.builds(
     k_spread=st.sampled_from([0.0, 0.25, 0.5, 1.0, 3.0]),
     fees_bps=st.sampled_from([0.0, 1.0, 5.0, 25.0]),
 )
-
-
-def oracle_signal(strategy_id: str, params: dict, bars: Bars) -> list[bool]:
-    """Each strategy's rule, bar by bar, as its docstring states it."""
-    close, high, low = list(bars.close), list(bars.high), list(bars.low)
-    n = len(close)
-
-    def mean(t: int, window: int) -> float | None:
-        return sum(close[t - window + 1 : t + 1]) / window if t + 1 >= window else None
-
-    out, state = [], False
-    for t in range(n):
-        if strategy_id == "buy_and_hold":
-            state = True
-        elif strategy_id == "sma_crossover":
-            fast, slow = mean(t, params["fast"]), mean(t, params["slow"])
-            state = fast is not None and slow is not None and fast > slow
-        elif strategy_id == "momentum":
-            lookback = params["lookback"]
-            state = t >= lookback and close[t] > close[t - lookback]
-        elif strategy_id == "mean_reversion":
-            m = mean(t, params["window"])
-            if m is not None:
-                if close[t] >= m:
-                    state = False
-                elif close[t] < m * (1 - params["band"]):
-                    state = True
-        elif strategy_id == "breakout":
-            c = params["channel"]
-            if t >= c:
-                if close[t] < min(low[t - c : t]):
-                    state = False
-                elif close[t] > max(high[t - c : t]):
-                    state = True
-        out.append(state)
-    return out
-
-
-def oracle_simulation(bars: Bars, long: list[bool], costs: Costs):
-    """Fills and equity, one bar at a time, straight from the rules in docs/engine.md."""
-    f = costs.fees_bps / 10_000
-    cash, qty, holding = STARTING_CAPITAL, 0.0, False
-    fills, equity = [], []
-    for t in range(len(bars)):
-        if t >= 1 and long[t - 1] != holding:
-            slip = costs.k_spread * (bars.high[t - 1] - bars.low[t - 1])
-            if long[t - 1]:
-                price = bars.open[t] + slip
-                qty = cash / (price * (1 + f))
-                cash, holding = 0.0, True
-                fills.append((t, 1, qty, price, qty * price * f))
-            else:
-                price = max(bars.open[t] - slip, 0.0)
-                fee = qty * price * f
-                cash = qty * price - fee
-                fills.append((t, -1, qty, price, fee))
-                qty, holding = 0.0, False
-        equity.append(qty * bars.close[t] if holding else cash)
-    return fills, equity
 
 
 PARAMS = st.one_of(

@@ -15,7 +15,7 @@ from ulid import ULID
 
 from backtests.catalog.bars_import import bars_file, store_bars
 from backtests.catalog.hashing import input_hash
-from backtests.engine import synthetic
+from backtests.engine import strategies, synthetic
 from backtests.jobs.execute import execute
 from backtests.models import Dataset, Run
 
@@ -123,6 +123,7 @@ def add_dataset(fields: dict) -> bool:
 def add_run(index: int, demo: DemoRun) -> bool:
     """Add one demo run unless it is there; a DONE one is computed by the engine."""
     run_id = demo_run_id(index, demo.name)
+    params = strategies.resolve_params(strategies.get(demo.strategy_id), demo.params)
     seed = 42
     speed = 60
     done = demo.status == Run.Status.DONE
@@ -131,7 +132,7 @@ def add_run(index: int, demo: DemoRun) -> bool:
         defaults={
             "dataset_id": demo.dataset_id,
             "strategy_id": demo.strategy_id,
-            "params": demo.params,
+            "params": params,
             "seed": seed,
             "slippage_fees": SLIPPAGE_FEES,
             "speed": speed,
@@ -141,7 +142,7 @@ def add_run(index: int, demo: DemoRun) -> bool:
             "input_hash": input_hash(
                 dataset_id=demo.dataset_id,
                 strategy_id=demo.strategy_id,
-                params=demo.params,
+                params=params,
                 seed=seed,
                 slippage_fees=SLIPPAGE_FEES,
                 speed=speed,

@@ -24,7 +24,7 @@ RUN_SUMMARY_FIELDS = (
     "metrics__run_id",  # None when the run has no metrics row
     *(f"metrics__{name}" for name in SUMMARY_METRICS),
 )
-DATASET_SUMMARY_FIELDS = ("dataset_id", "symbol", "from_date", "to_date")
+DATASET_SUMMARY_FIELDS = ("dataset_id", "symbol", "from_date", "to_date", "synthetic")
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -46,6 +46,7 @@ def dataset_summary(row: dict[str, Any]) -> dict[str, Any]:
         "symbol": row["symbol"],
         "from": day(row["from_date"]),
         "to": day(row["to_date"]),
+        "synthetic": row["synthetic"],
     }
 
 
@@ -103,6 +104,7 @@ def run_detail(run: Run) -> dict[str, Any]:
         params=run.params,
         slippage_fees=run.slippage_fees,
         code_hash=run.code_hash or None,
+        error=run.error or None,
         input_hash=run.input_hash,
         artifacts=run.artifacts(),
         metrics=(

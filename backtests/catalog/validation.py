@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from backtests.engine import strategies
 from backtests.models import Run
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -123,6 +124,8 @@ def parse_run_request(body: bytes) -> RunRequest:
         problems["params"] = "must be a JSON object"
     else:
         problems.update(non_finite_numbers(params, "params"))
+    if not any(name == "strategy_id" or name.startswith("params") for name in problems):
+        params = strategy_params(strategy_id, params, problems)
     seed = data.get("seed", _MISSING)
     if seed is _MISSING:
         problems["seed"] = "required"
@@ -143,6 +146,24 @@ def parse_run_request(body: bytes) -> RunRequest:
         speed=speed,
         **source,
     )
+
+
+def strategy_params(strategy_id: str, params: dict, problems: dict[str, str]) -> dict:
+    """The params checked against the strategy's schema, defaults filled in.
+
+    Stored and hashed resolved, so that a run asked for with and without its defaults
+    spelled out is one run.
+    """
+    try:
+        strategy = strategies.get(strategy_id)
+    except strategies.UnknownStrategy:
+        problems["strategy_id"] = f"unknown strategy; known: {', '.join(strategies.REGISTRY)}"
+        return params
+    try:
+        return strategies.resolve_params(strategy, params)
+    except strategies.ParamsError as exc:
+        problems.update(exc.problems)
+        return params
 
 
 def dataset_source(data: dict[str, Any], problems: dict[str, str]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The catalog's REST API: /backtests (list, create) and /backtests/<id> (get)."""
+"""The catalog's REST API: /backtests (list, create), /backtests/<id> (get), /strategies."""
 
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
@@ -8,7 +8,9 @@ from backtests.catalog import queries
 from backtests.catalog.rest import api_view, error_response, json_response
 from backtests.catalog.serializers import run_detail, run_summary
 from backtests.catalog.validation import parse_idempotency_key, parse_run_query, parse_run_request
+from backtests.engine import strategies as registry
 from backtests.errors import ErrorCode
+from project.middleware import is_api_path
 
 
 @api_view("GET", "POST")
@@ -62,6 +64,12 @@ async def run(request: HttpRequest, run_id: str) -> HttpResponse:
     return json_response(run_detail(found))
 
 
+@api_view("GET")
+async def strategies(request: HttpRequest) -> HttpResponse:
+    """GET /strategies: every strategy with its rule, parameters, defaults and bounds."""
+    return json_response({"items": [s.describe() for s in registry.REGISTRY.values()]})
+
+
 @csrf_exempt
 async def not_found(request: HttpRequest, rest: str) -> HttpResponse:
     """Any other path under /backtests/: a JSON 404, never Django's HTML page."""
@@ -70,6 +78,6 @@ async def not_found(request: HttpRequest, rest: str) -> HttpResponse:
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: the JSON envelope on API paths, Django's page elsewhere."""
-    if request.path == "/backtests" or request.path.startswith("/backtests/"):
+    if is_api_path(request.path):
         return error_response(ErrorCode.INTERNAL, "internal server error")
     return defaults.server_error(request)
