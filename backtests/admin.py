@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from backtests.jobs import lifecycle
 from backtests.models import Dataset, Run, RunMetrics
 
 
@@ -51,11 +52,15 @@ class RunAdmin(admin.ModelAdmin):
         "from_date",
         "to_date",
         "created_at",
+        "started_at",
+        "duration_ms",
+        "attempts",
         "total_return",
         "sharpe",
         "max_drawdown",
     )
-    list_filter = ("status", "strategy_id", "dataset__symbol")
+    list_filter = ("status", "strategy_id", "dataset__symbol", "cancel_requested", "started_at")
+    actions = ("cancel_runs", "rerun_runs")
     search_fields = ("run_id", "dataset__dataset_id")
     ordering = ("-created_at",)
     list_select_related = ("dataset", "metrics")
@@ -65,6 +70,13 @@ class RunAdmin(admin.ModelAdmin):
         "input_hash",
         "code_hash",
         "error",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "attempts",
+        "worker_id",
+        "lease_expires_at",
+        "cancel_requested",
         "idempotency_key",
         "metrics_path",
         "equity_path",
@@ -99,3 +111,23 @@ class RunAdmin(admin.ModelAdmin):
     @admin.display(ordering="metrics__max_drawdown")
     def max_drawdown(self, run: Run) -> float | None:
         return getattr(getattr(run, "metrics", None), "max_drawdown", None)
+
+    @admin.action(description="Cancel the selected runs (QUEUED now, RUNNING at a checkpoint)")
+    def cancel_runs(self, request, queryset) -> None:
+        outcomes = [lifecycle.cancel(run_id) for run_id in queryset.values_list("pk", flat=True)]
+        moved = sum(outcome.moved for outcome in outcomes)
+        self.message_user(
+            request,
+            f"{moved} of {len(outcomes)} runs cancelled or asked to stop; "
+            "finished runs were left as they are.",
+        )
+
+    @admin.action(description="Re-run the selected finished runs (DONE, ERROR, CANCELLED)")
+    def rerun_runs(self, request, queryset) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        queued = sum(lifecycle.rerun(run_id) for run_id in ids)
+        self.message_user(
+            request,
+            f"{queued} of {len(ids)} runs queued again; QUEUED and RUNNING runs were "
+            "left as they are.",
+        )

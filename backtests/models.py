@@ -5,6 +5,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from ulid import ULID
 
+from backtests.engine.metrics import FIELDS as metric_fields
+
 
 def new_run_id() -> str:
     """A new ULID string: unique, and sortable by creation time."""
@@ -92,6 +94,13 @@ class Run(models.Model):
     code_hash = models.CharField(max_length=64, blank=True)
     input_hash = models.CharField(max_length=64, unique=True)
     error = models.TextField(blank=True, help_text="why the run failed, for people")
+    # The lifecycle (backtests/jobs/lifecycle.py): the Run row is the source of truth.
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="times a worker claimed it")
+    worker_id = models.CharField(max_length=100, blank=True, help_text="who holds the lease")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
     idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
 
     class Meta:
@@ -106,6 +115,8 @@ class Run(models.Model):
             models.Index(fields=["status", "created_at", "run_id"], name="run_status_created"),
             # Counts runs by dataset (the symbol and date filters) and status from the index.
             models.Index(fields=["dataset", "status"], name="run_dataset_status"),
+            # The sweep for lost workers: RUNNING runs whose lease has expired.
+            models.Index(fields=["status", "lease_expires_at"], name="run_status_lease"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -164,16 +175,5 @@ class RunMetrics(models.Model):
     def __str__(self) -> str:
         return f"metrics of {self.run_id}"
 
-    FIELDS = (
-        "total_return",
-        "cagr",
-        "max_drawdown",
-        "sharpe",
-        "sortino",
-        "hit_rate",
-        "avg_win",
-        "avg_loss",
-        "turnover",
-        "slippage_share",
-        "fees_paid",
-    )
+    # The figures, in the engine's order (backtests/engine/metrics.py computes them).
+    FIELDS = metric_fields

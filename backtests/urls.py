@@ -6,5 +6,10 @@ urlpatterns = [
     path("backtests", views.runs, name="runs"),
     path("strategies", views.strategies, name="strategies"),
     re_path(r"^backtests/(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})$", views.run, name="run"),
+    re_path(
+        r"^backtests/(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})/cancel$",
+        views.cancel_run,
+        name="run-cancel",
+    ),
     re_path(r"^backtests/(?P<rest>.*)$", views.not_found, name="api-not-found"),
 ]

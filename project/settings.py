@@ -92,6 +92,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "corsheaders",
     "channels",
+    "django_tasks",
+    "django_tasks_db",
     "health",
     "backtests",
 ]
@@ -141,8 +143,15 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    # Wait for a writer instead of failing at once with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # A server and workers write at once: WAL lets readers read while one writes, a
+    # writer waits for another (timeout) instead of failing with "database is locked",
+    # and IMMEDIATE takes the write lock when a transaction starts, so that two
+    # transactions never deadlock upgrading a read lock (docs/operations.md).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI every request's database work runs in a thread of its own, so Django's
     # persistent connections cannot be reused: a pool saves a connect per request.
@@ -159,8 +168,28 @@ ARTIFACTS_DIR = Path(os.environ.get("ARTIFACTS_DIR", VAR_DIR / "artifacts"))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# One process for now: playback will switch to a Redis layer shared by several processes.
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The channel layer carries run statuses from workers to the sockets watching them. In
+# memory by default (one process: the server polls the database for statuses instead);
+# Redis, shared by every server and worker, when REDIS_URL is set.
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# The job queue: Django's tasks framework, its queue in this database (django-tasks-db).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# A RUNNING run's lease: its worker renews it every third of this; a run whose lease has
+# expired (its worker was killed or lost) is requeued, and failed after JOB_MAX_ATTEMPTS.
+JOB_LEASE_SECONDS = env_number("JOB_LEASE_SECONDS", 30, minimum=1)
+JOB_MAX_ATTEMPTS = int(env_number("JOB_MAX_ATTEMPTS", 3, minimum=1, cast=int))
+# How often the server checks the status of runs that sockets wait on, without Redis.
+RUN_STATUS_POLL_SECONDS = env_number("RUN_STATUS_POLL_SECONDS", 1, minimum=0.05)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -220,6 +249,8 @@ LOGGING = {
         "project": {"level": "INFO"},
         # daphne's start-up lines say where it listens.
         "daphne": {"level": "INFO"},
+        # The task worker's start-up and shutdown lines.
+        "django_tasks_db": {"level": "INFO"},
         # A foreign Host header is answered 400 and logged once by django.request as a
         # warning; the security logger would add a traceback for the same event.
         "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},

@@ -19,8 +19,12 @@ def test_demo_loads_the_baseline_and_runs_in_every_status(capsys) -> None:
         "2023-12-31",
     )
     assert baseline.status == Dataset.Status.READY
-    assert set(Run.objects.values_list("status", flat=True)) == set(Run.Status.values)
+    # Every status but RUNNING, which only a worker's claim makes; each by its real path.
+    assert set(Run.objects.values_list("status", flat=True)) == set(Run.Status.values) - {"RUNNING"}
     assert RunMetrics.objects.count() == Run.objects.filter(status=Run.Status.DONE).count()
+    failed = Run.objects.get(status=Run.Status.ERROR)
+    assert "has no bars" in failed.error and failed.attempts == 1
+    assert Run.objects.get(status=Run.Status.CANCELLED).cancel_requested
 
 
 def test_demo_twice_changes_nothing(capsys) -> None:
@@ -86,3 +90,22 @@ def test_admin_dataset_page_lists_its_runs(admin_client) -> None:
     page = admin_client.get(f"/admin/backtests/dataset/{BASELINE}/change/").content.decode()
     for run in Run.objects.filter(dataset_id=BASELINE):
         assert run.run_id in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_actions_cancel_and_rerun(admin_client) -> None:
+    call_command("load_demo")
+    queued = Run.objects.filter(status=Run.Status.QUEUED).first()
+    done = Run.objects.filter(status=Run.Status.DONE).first()
+
+    def act(action: str) -> tuple[str, str]:
+        response = admin_client.post(
+            "/admin/backtests/run/",
+            {"action": action, "_selected_action": [queued.pk, done.pk]},
+            follow=True,
+        )
+        assert response.status_code == 200
+        return tuple(Run.objects.get(pk=run.pk).status for run in (queued, done))
+
+    assert act("cancel_runs") == ("CANCELLED", "DONE")  # a finished run is left alone
+    assert act("rerun_runs") == ("QUEUED", "QUEUED")

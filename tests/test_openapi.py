@@ -13,7 +13,13 @@ def test_document_is_valid_openapi_3_1() -> None:
 
 
 def test_document_lists_the_api_routes() -> None:
-    assert set(spec()["paths"]) == {"/healthz", "/backtests", "/backtests/{run_id}", "/strategies"}
+    assert set(spec()["paths"]) == {
+        "/healthz",
+        "/backtests",
+        "/backtests/{run_id}",
+        "/backtests/{run_id}/cancel",
+        "/strategies",
+    }
 
 
 def test_error_codes_in_the_document_match_the_code() -> None:

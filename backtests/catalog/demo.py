@@ -16,6 +16,7 @@ from ulid import ULID
 from backtests.catalog.bars_import import bars_file, store_bars
 from backtests.catalog.hashing import input_hash
 from backtests.engine import strategies, synthetic
+from backtests.jobs import lifecycle
 from backtests.jobs.execute import execute
 from backtests.models import Dataset, Run
 
@@ -67,10 +68,12 @@ RUNS = [
     DemoRun("sma-20-50", BASELINE, "sma_crossover", {"fast": 20, "slow": 50}, "DONE"),
     DemoRun("sma-10-30", BASELINE, "sma_crossover", {"fast": 10, "slow": 30}, "DONE"),
     DemoRun("meanrev-msft", "MSFT-2023-1m", "mean_reversion", {"window": 30}, "DONE"),
-    DemoRun("momentum-aapl", BASELINE, "momentum", {"lookback": 60}, "RUNNING"),
+    DemoRun("momentum-aapl", BASELINE, "momentum", {"lookback": 60}, "QUEUED"),
     DemoRun("momentum-msft", "MSFT-2023-1m", "momentum", {"lookback": 60}, "QUEUED"),
     DemoRun("sma-5-20", BASELINE, "sma_crossover", {"fast": 5, "slow": 20}, "QUEUED"),
-    DemoRun("breakout-aapl", BASELINE, "breakout", {"channel": 55}, "ERROR"),
+    # Fails for real: its dataset is still BUILDING and has no bars.
+    DemoRun("breakout-tsla", "TSLA-2024-1m", "breakout", {"channel": 55}, "ERROR"),
+    # Cancelled for real, through the same path as the API's cancel.
     DemoRun("meanrev-aapl", BASELINE, "mean_reversion", {"window": 15}, "CANCELLED"),
 ]
 
@@ -121,7 +124,9 @@ def add_dataset(fields: dict) -> bool:
 
 
 def add_run(index: int, demo: DemoRun) -> bool:
-    """Add one demo run unless it is there; a DONE one is computed by the engine."""
+    """Add one demo run unless it is there, and take it where it should be by the real
+    paths: DONE and ERROR ones computed by the engine now, CANCELLED ones cancelled,
+    QUEUED ones queued for a worker."""
     run_id = demo_run_id(index, demo.name)
     params = strategies.resolve_params(strategies.get(demo.strategy_id), demo.params)
     seed = 42
@@ -136,8 +141,7 @@ def add_run(index: int, demo: DemoRun) -> bool:
             "seed": seed,
             "slippage_fees": SLIPPAGE_FEES,
             "speed": speed,
-            # A DONE run starts QUEUED and is computed below, as a worker would.
-            "status": Run.Status.QUEUED if done else demo.status,
+            "status": Run.Status.QUEUED,
             "created_at": CREATED + timedelta(hours=index),
             "input_hash": input_hash(
                 dataset_id=demo.dataset_id,
@@ -149,10 +153,16 @@ def add_run(index: int, demo: DemoRun) -> bool:
             ),
         },
     )
-    needs_computing = (
-        run.status != Run.Status.DONE
-        or not Path(settings.ARTIFACTS_DIR, run.metrics_path).is_file()
-    )
-    if done and needs_computing:
-        execute(run_id)
+    if done and run.status == Run.Status.DONE:
+        if Path(settings.ARTIFACTS_DIR, run.metrics_path).is_file():
+            return created
+        lifecycle.rerun(run_id, queue=False)  # its artifacts are gone: compute it again
+    elif not created:
+        return False
+    if demo.status in (Run.Status.DONE, Run.Status.ERROR):
+        execute(run_id, "load_demo")
+    elif demo.status == Run.Status.CANCELLED:
+        lifecycle.cancel(run_id)
+    else:
+        lifecycle.enqueue(run_id)
     return created

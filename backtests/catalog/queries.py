@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from backtests.catalog.hashing import input_hash
 from backtests.catalog.serializers import DATASET_SUMMARY_FIELDS, RUN_SUMMARY_FIELDS
 from backtests.catalog.validation import RunQuery, RunRequest
+from backtests.jobs import lifecycle
 from backtests.models import Dataset, Run
 
 
@@ -106,6 +107,8 @@ def create_or_find(
                 input_hash=digest,
                 idempotency_key=idempotency_key,
             )
+            # The task goes on the queue once the run is committed, never before.
+            lifecycle.enqueue(run.run_id)
     except IntegrityError:
         # A concurrent request inserted the same inputs or key first.
         earlier = find_earlier(digest, idempotency_key)

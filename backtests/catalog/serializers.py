@@ -105,6 +105,10 @@ def run_detail(run: Run) -> dict[str, Any]:
         slippage_fees=run.slippage_fees,
         code_hash=run.code_hash or None,
         error=run.error or None,
+        started_at=timestamp(run.started_at),
+        finished_at=timestamp(run.finished_at),
+        attempts=run.attempts,
+        cancel_requested=run.cancel_requested,
         input_hash=run.input_hash,
         artifacts=run.artifacts(),
         metrics=(

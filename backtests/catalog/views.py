@@ -1,5 +1,6 @@
 """The catalog's REST API: /backtests (list, create), /backtests/<id> (get), /strategies."""
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
@@ -10,6 +11,7 @@ from backtests.catalog.serializers import run_detail, run_summary
 from backtests.catalog.validation import parse_idempotency_key, parse_run_query, parse_run_request
 from backtests.engine import strategies as registry
 from backtests.errors import ErrorCode
+from backtests.jobs import lifecycle
 from project.middleware import is_api_path
 
 
@@ -62,6 +64,25 @@ async def run(request: HttpRequest, run_id: str) -> HttpResponse:
     if found is None:
         return error_response(ErrorCode.RUN_NOT_FOUND, f"no run {run_id}")
     return json_response(run_detail(found))
+
+
+@api_view("POST")
+async def cancel_run(request: HttpRequest, run_id: str) -> HttpResponse:
+    """POST /backtests/<id>/cancel: QUEUED is cancelled now (200); RUNNING stops at the
+    engine's next checkpoint (202); a finished run is 409."""
+    outcome = await sync_to_async(lifecycle.cancel)(run_id)
+    if not outcome.found:
+        return error_response(ErrorCode.RUN_NOT_FOUND, f"no run {run_id}")
+    body = {"run_id": run_id, "status": outcome.status, "cancel_requested": True}
+    if outcome.moved and outcome.status == "CANCELLED":
+        return json_response(body)
+    if outcome.status == "RUNNING":  # asked now, or by an earlier cancel: the same answer
+        return json_response(body, status=202)
+    return error_response(
+        ErrorCode.CONFLICT,
+        f"run {run_id} is {outcome.status}: only QUEUED and RUNNING runs can be cancelled",
+        {"status": outcome.status},
+    )
 
 
 @api_view("GET")

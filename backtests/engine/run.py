@@ -3,6 +3,7 @@
 import hashlib
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,16 @@ ENGINE_DIR = Path(__file__).resolve().parent
 
 class EngineError(Exception):
     """A run that cannot be computed from its inputs: retrying will not help."""
+
+
+class Stopped(Exception):
+    """The caller asked the run to stop (a cancel) at one of its checkpoints."""
+
+
+def checkpoint(should_stop: Callable[[], bool] | None, stage: str) -> None:
+    """Stop here if asked to: between stages, never in the middle of one."""
+    if should_stop is not None and should_stop():
+        raise Stopped(stage)
 
 
 @dataclass(frozen=True)
@@ -60,8 +71,19 @@ def costs_of(slippage_fees: dict) -> Costs:
         raise EngineError("slippage_fees must have numbers k_spread and fees_bps") from None
 
 
-def run(inputs: RunInputs, bars_path: Path, out_dir: Path, dataset_sha256: str = "") -> RunResult:
-    """Compute a run: read bars, signal, simulate, measure, write every artifact."""
+def run(
+    inputs: RunInputs,
+    bars_path: Path,
+    out_dir: Path,
+    dataset_sha256: str = "",
+    should_stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Compute a run: read bars, signal, simulate, measure, write every artifact.
+
+    `should_stop` is asked at four checkpoints (after reading the bars, after the signal,
+    after the simulation and metrics, and before the artifacts are written); True there
+    raises Stopped and nothing is written.
+    """
     started = time.perf_counter()
     started_at = datetime.now(UTC)
     try:
@@ -78,8 +100,12 @@ def run(inputs: RunInputs, bars_path: Path, out_dir: Path, dataset_sha256: str =
     series = bars.load(bars_path)
     if len(series) < 2:
         raise EngineError(f"dataset {inputs.dataset_id} has fewer than two bars")
-    sim = simulate(series, strategy.signal(series, **params), costs)
+    checkpoint(should_stop, "bars read")
+    long = strategy.signal(series, **params)
+    checkpoint(should_stop, "signal")
+    sim = simulate(series, long, costs)
     values, reasons = metrics.compute(sim, series.ts)
+    checkpoint(should_stop, "simulation")
     hash_ = code_hash()
     manifest = {
         "run_id": inputs.run_id,
@@ -95,6 +121,7 @@ def run(inputs: RunInputs, bars_path: Path, out_dir: Path, dataset_sha256: str =
         "started_at": started_at.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
     }
+    checkpoint(should_stop, "artifacts")
     paths = artifacts.write_run(
         out_dir, series, sim, {"metrics": values, "null_reasons": reasons}, manifest
     )

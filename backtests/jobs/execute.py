@@ -1,20 +1,27 @@
-"""Compute one run with the engine and record it: DONE with metrics and artifacts, or ERROR.
+"""Compute one claimed run with the engine, renewing its lease, and record the outcome.
 
-`manage.py run_backtest` calls this today; the job worker will call the same function.
+The task worker and `manage.py run_backtest` both come here, through `execute`.
 """
 
 import logging
-import time
+import os
+import socket
+import threading
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
+from django.db import close_old_connections
 
 from backtests.engine import run as engine
-from backtests.models import Run, RunMetrics
+from backtests.jobs import lifecycle
+from backtests.models import Run
 
 logger = logging.getLogger(__name__)
+
+
+def default_worker_id() -> str:
+    """host:pid, unique among the processes sharing the database."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def inputs_of(run: Run) -> engine.RunInputs:
@@ -28,47 +35,72 @@ def inputs_of(run: Run) -> engine.RunInputs:
     )
 
 
-def execute(run_id: str) -> Run:
-    """Compute the run synchronously and record the outcome; return the updated row."""
+class LeaseKeeper(threading.Thread):
+    """Renews a run's lease every third of its length until stopped."""
+
+    def __init__(self, run_id: str, worker_id: str) -> None:
+        super().__init__(name=f"lease-{run_id}", daemon=True)
+        self.run_id, self.worker_id = run_id, worker_id
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(settings.JOB_LEASE_SECONDS / 3):
+                if not lifecycle.renew(self.run_id, self.worker_id):
+                    return
+        except Exception as exc:  # the sweep requeues the run if the lease lapses
+            logger.warning("run %s: lease not renewed: %r", self.run_id, exc)
+        finally:
+            close_old_connections()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()
+
+
+def execute(run_id: str, worker_id: str | None = None) -> str | None:
+    """Claim and compute a QUEUED run; return its final status (None: not claimed).
+
+    Deterministic failures (bad parameters, a dataset without bars) end the run in ERROR
+    at once; transient ones (the database) propagate, for the task to retry.
+    """
+    worker_id = worker_id or default_worker_id()
+    # Re-entrant: after a transient error the task calls again for the run it holds.
+    if not lifecycle.claim(run_id, worker_id) and not lifecycle.holding(run_id, worker_id).exists():
+        return None
     run = Run.objects.select_related("dataset").get(run_id=run_id)
-    started = time.perf_counter()
-    out_dir = Path(settings.ARTIFACTS_DIR) / run.run_id
+    keeper = LeaseKeeper(run_id, worker_id)
+    keeper.start()
+    try:
+        return compute(run, worker_id)
+    finally:
+        keeper.stop()
+
+
+def compute(run: Run, worker_id: str) -> str | None:
+    """Run the engine for a claimed run and record DONE, ERROR or CANCELLED."""
+    run_id = run.run_id
+    logger.info("engine run started run_id=%s worker=%s", run_id, worker_id)
     try:
         if not run.dataset.bars_path:
             raise engine.EngineError(f"dataset {run.dataset_id} has no bars (import them first)")
-        bars_path = Path(settings.DATA_DIR) / run.dataset.bars_path
-        result = engine.run(inputs_of(run), bars_path, out_dir, run.dataset.bars_sha256)
-    except engine.EngineError as exc:
-        return record_error(run, str(exc), started)
-    except Exception:
-        logger.exception("run %s failed", run.run_id)
-        return record_error(run, "internal error while computing the run", started)
-    return record_done(run, result, started)
-
-
-def record_done(run: Run, result: engine.RunResult, started: float) -> Run:
-    """DONE, with the metrics row and the artifact paths, in one transaction."""
-    with transaction.atomic():
-        run.status = Run.Status.DONE
-        run.error = ""
-        run.duration_ms = round((time.perf_counter() - started) * 1000)
-        run.code_hash = result.code_hash
-        for key, path in result.artifacts.items():
-            # Relative to ARTIFACTS_DIR, which machines may mount elsewhere.
-            setattr(run, f"{key}_path", f"{run.run_id}/{path.name}")
-        run.save()
-        RunMetrics.objects.update_or_create(
-            run=run, defaults={**result.metrics, "computed_at": timezone.now()}
+        result = engine.run(
+            inputs_of(run),
+            Path(settings.DATA_DIR) / run.dataset.bars_path,
+            Path(settings.ARTIFACTS_DIR) / run_id,
+            run.dataset.bars_sha256,
+            should_stop=lambda: lifecycle.should_stop(run_id, worker_id),
         )
-    return run
-
-
-def record_error(run: Run, message: str, started: float) -> Run:
-    """ERROR with a message for people; no metrics."""
-    with transaction.atomic():
-        run.status = Run.Status.ERROR
-        run.error = message
-        run.duration_ms = round((time.perf_counter() - started) * 1000)
-        run.save()
-        RunMetrics.objects.filter(run=run).delete()
-    return run
+    except engine.Stopped:
+        if lifecycle.finish(run_id, worker_id, Run.Status.CANCELLED):
+            return Run.Status.CANCELLED
+        return None  # the run was taken from this worker (its lease lapsed)
+    except engine.EngineError as exc:
+        lifecycle.finish(run_id, worker_id, Run.Status.ERROR, str(exc))
+        return Run.Status.ERROR
+    if lifecycle.finish_done(run_id, worker_id, result):
+        return Run.Status.DONE
+    # A cancel arrived after the last checkpoint: it wins over the result.
+    if lifecycle.finish(run_id, worker_id, Run.Status.CANCELLED):
+        return Run.Status.CANCELLED
+    return None

@@ -1,22 +1,35 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from backtests.jobs.execute import execute
+from backtests.jobs import lifecycle
+from backtests.jobs.execute import default_worker_id, execute
 from backtests.models import Run
 
 
 class Command(BaseCommand):
-    help = "Compute one run synchronously with the engine and record DONE (or ERROR)."
+    help = (
+        "Compute one run now, in this process, and record DONE (or ERROR). A finished run is "
+        "computed again; a run that a worker is computing is left to it."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("run_id")
 
     def handle(self, *args, run_id: str, **options) -> None:
         """Run it and say how it ended."""
-        try:
-            run = execute(run_id)
-        except Run.DoesNotExist:
-            raise CommandError(f"no run {run_id}") from None
+        run = Run.objects.filter(run_id=run_id).first()
+        if run is None:
+            raise CommandError(f"no run {run_id}")
+        if run.status == Run.Status.RUNNING:
+            raise CommandError(
+                f"run {run_id} is RUNNING on worker {run.worker_id}; cancel it first"
+            )
+        if run.status != Run.Status.QUEUED:
+            lifecycle.rerun(run_id, queue=False)
+        status = execute(run_id, f"run_backtest@{default_worker_id()}")
+        run.refresh_from_db()
+        if status is None:
+            raise CommandError(f"run {run_id} was taken by another process ({run.status})")
         if run.status == Run.Status.ERROR:
             raise CommandError(f"run {run_id} failed: {run.error}")
         metrics = run.metrics

@@ -1,0 +1,61 @@
+import logging
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+from django_tasks_db.management.commands.db_worker import Worker
+
+from backtests.jobs import lifecycle
+from backtests.jobs.execute import default_worker_id
+
+logger = logging.getLogger("backtests.jobs.worker")
+
+
+class Sweeper(threading.Thread):
+    """Requeues runs whose worker was lost, every third of a lease (any worker does it)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="lease-sweeper", daemon=True)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(settings.JOB_LEASE_SECONDS / 3):
+            try:
+                lifecycle.requeue_expired()
+            except Exception as exc:  # the next sweep tries again
+                logger.warning("lease sweep failed: %r", exc)
+            finally:
+                close_old_connections()
+
+
+class Command(BaseCommand):
+    help = (
+        "Run queued backtests: a django-tasks-db worker, plus the sweep that requeues runs "
+        "whose worker was lost. SIGTERM or Ctrl-C: finish the current run, then exit."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--interval", type=float, default=0.1, help="seconds between polls of an empty queue"
+        )
+        parser.add_argument("--worker-id", default="", help="default: host:pid")
+
+    def handle(self, *args, interval: float, worker_id: str, **options) -> None:
+        """Sweep once, then work until told to stop."""
+        worker_id = worker_id or default_worker_id()
+        lifecycle.requeue_expired()
+        Sweeper().start()
+        worker = Worker(
+            queue_names=["default"],
+            interval=interval,
+            batch=False,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=None,
+            worker_id=worker_id,
+            excluded_queue_names=[],
+        )
+        worker.configure_signals()
+        logger.info("worker %s started (lease %ss)", worker_id, settings.JOB_LEASE_SECONDS)
+        worker.run()
