@@ -16,7 +16,7 @@ ifeq ($(filter $(SERVER),daphne uvicorn),)
 $(error SERVER must be daphne or uvicorn, not '$(SERVER)')
 endif
 endif
-.PHONY: help start-backend test lint fmt migrate superuser demo bench bench-transport bench-catalog bench-engine soak lock clean
+.PHONY: help start-backend worker test lint fmt migrate superuser demo bench bench-transport bench-catalog bench-engine soak lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -28,13 +28,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 # Logs for people when run from here; the service's own default is JSON lines.
 start-backend: export LOG_FORMAT ?= console
-start-backend: migrate ## Migrate, then serve on 127.0.0.1:8000 (HOST=, PORT=; SERVER=daphne or uvicorn)
-ifeq ($(SERVER),daphne)
-	$(BIN)/daphne --bind $(HOST) --port $(PORT) project.asgi:application
-else
-	$(BIN)/uvicorn project.asgi:application --host $(HOST) --port $(PORT) \
-	  --lifespan off --ws-max-size 1048576
-endif
+start-backend: migrate ## Migrate, then serve on 127.0.0.1:8000 with one worker (HOST=, PORT=; SERVER=daphne or uvicorn)
+	exec $(BIN)/python bin/serve.py --server $(SERVER) --host $(HOST) --port $(PORT)
+
+worker: migrate ## One more worker: runs queued backtests (start as many as you like)
+	exec $(BIN)/python manage.py run_worker
 
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -2,24 +2,28 @@
 
 import asyncio
 import logging
+import re
 import time
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 
-from backtests.playback import protocol
+from backtests.playback import protocol, run_watch
 from backtests.playback.consumer_base import LeanConsumer, PeerGone
 from backtests.playback.limits import RateLimiter, Verdict
 from project import log, metrics
 
 logger = logging.getLogger(__name__)
+# Run ids are ULIDs: a socket for any other id has no run to look up.
+RUN_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
 
 class PlaybackConsumer(LeanConsumer):
     """One viewer's socket for one backtest: validates ctrl messages and echoes them."""
 
-    # No channel-layer subscription until playback needs one: it would cost every idle
-    # socket a task and a queue. Playback sets this back to "default" and joins the group
-    # of the run it plays.
+    # No channel-layer subscription per socket: it would cost every idle socket a task and
+    # a queue. A socket waiting for its run to finish is served by the process's shared
+    # watch (run_watch.py) instead.
     channel_layer_alias = None
 
     def __init__(self, *args, **kwargs) -> None:
@@ -35,6 +39,9 @@ class PlaybackConsumer(LeanConsumer):
         self.max_message_bytes = settings.WS_MAX_MESSAGE_BYTES
         self.limiter: RateLimiter | None = None
         self.accepted = False
+        self.status_lookup: asyncio.Task | None = None
+        self.status_send: asyncio.Task | None = None
+        self.watching = False
 
     async def connect(self) -> None:
         """Accept the socket and start its heartbeat."""
@@ -56,6 +63,36 @@ class PlaybackConsumer(LeanConsumer):
             )
         self.next_beat = loop.time() + self.heartbeat_interval
         self.heartbeat = loop.call_at(self.next_beat, self.beat)
+        if RUN_ID.fullmatch(self.backtest_id):
+            self.status_lookup = loop.create_task(self.watch_status())
+
+    async def watch_status(self) -> None:
+        """If the run is QUEUED or RUNNING: say so, then send each new status as it moves."""
+        try:
+            status = await database_sync_to_async(run_watch.fetch_status)(self.backtest_id)
+            if status not in run_watch.WAITING:
+                return
+            self.watching = True
+            await run_watch.WATCH.watch(self.backtest_id, self.on_status, status)
+            await self.send_text(protocol.status_frame(status))
+        except PeerGone:
+            pass  # the server delivers the disconnect; the clean-up follows
+        except Exception:
+            logger.exception("status of backtest %s not watched", self.backtest_id)
+
+    def on_status(self, status: str) -> None:
+        """A new status of the run (from the watch): sent in a task of this socket's, so
+        that a slow client never holds the watch up."""
+        self.status_send = asyncio.get_running_loop().create_task(
+            self.send_text(protocol.status_frame(status))
+        )
+        self.status_send.add_done_callback(self.status_sent)
+
+    def status_sent(self, task: asyncio.Task) -> None:
+        """Log a status that could not be sent for another reason than a gone client."""
+        error = None if task.cancelled() else task.exception()
+        if error is not None and not isinstance(error, PeerGone):
+            logger.warning("status not sent on backtest %s: %r", self.backtest_id, error)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Answer one client frame; an error in here never closes the socket."""
@@ -149,6 +186,12 @@ class PlaybackConsumer(LeanConsumer):
         socket starts (the heartbeat today; a frame producer, a subscription) stops here.
         """
         self.stop_heartbeat()
+        for task in (self.status_lookup, self.status_send):
+            if task is not None:
+                task.cancel()
+        if self.watching:
+            run_watch.WATCH.unwatch(self.backtest_id, self.on_status)
+            self.watching = False
         if self.accepted:
             self.accepted = False
             metrics.WS_OPEN.dec()

@@ -85,6 +85,11 @@ def internal_error() -> Reply:
     )
 
 
+def status_frame(status: str) -> str:
+    """A run's status, sent to sockets that wait for their run to finish."""
+    return orjson.dumps({"t": "status", "status": status}).decode()
+
+
 def rate_limited_frame(rate: float, burst: float, dropped: int) -> str:
     """The `err` frame that tells a client its messages are being dropped."""
     return err_frame(

@@ -1,0 +1,142 @@
+"""The runs that this process's sockets wait on, and how their statuses reach them.
+
+One watch per process, shared by its sockets, and only while some socket waits on a run
+that is QUEUED or RUNNING (an idle socket costs nothing here):
+
+- With Redis (REDIS_URL), the process holds one channel-layer channel, in the group of
+  each run watched; workers publish every status change to the group
+  (backtests/jobs/status.py).
+- With the in-memory default, workers in other processes cannot reach it, so the watch
+  polls the database: one query every RUN_STATUS_POLL_SECONDS for all the runs watched.
+
+A status is delivered to every socket of the run; a final one (DONE, ERROR, CANCELLED)
+ends the run's watch.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+
+from backtests.jobs.status import group_name
+from backtests.models import Run
+
+logger = logging.getLogger(__name__)
+
+Callback = Callable[[str], None]
+FINAL = {Run.Status.DONE, Run.Status.ERROR, Run.Status.CANCELLED}
+WAITING = {Run.Status.QUEUED, Run.Status.RUNNING}
+
+
+def fetch_statuses(run_ids: list[str]) -> dict[str, str]:
+    """The current status of each run (one query)."""
+    return dict(Run.objects.filter(run_id__in=run_ids).values_list("run_id", "status"))
+
+
+def fetch_status(run_id: str) -> str | None:
+    """One run's status, or None if there is no such run."""
+    return Run.objects.filter(run_id=run_id).values_list("status", flat=True).first()
+
+
+class RunWatch:
+    """The process's watch: run id -> the callbacks of the sockets waiting on it."""
+
+    def __init__(self) -> None:
+        self.callbacks: dict[str, set[Callback]] = {}
+        self.last: dict[str, str] = {}
+        self.task: asyncio.Task | None = None
+        self.channel: str | None = None
+
+    @property
+    def layer(self):
+        layer = get_channel_layer()
+        return None if isinstance(layer, InMemoryChannelLayer) else layer
+
+    async def watch(self, run_id: str, callback: Callback, status: str) -> None:
+        """Deliver the run's next statuses to `callback`, from `status` (its current one)."""
+        first = run_id not in self.callbacks
+        self.callbacks.setdefault(run_id, set()).add(callback)
+        self.last.setdefault(run_id, status)
+        loop = asyncio.get_running_loop()
+        # (A task of another loop: a server runs one loop, tests one per test.)
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
+            self.task = loop.create_task(self.run())
+            self.channel = None
+        if first and self.layer is not None:
+            await self.subscribe(run_id)
+
+    def unwatch(self, run_id: str, callback: Callback) -> None:
+        """Stop delivering to `callback`; the run's watch ends with its last socket."""
+        callbacks = self.callbacks.get(run_id)
+        if callbacks is None:
+            return
+        callbacks.discard(callback)
+        if not callbacks:
+            self.forget(run_id)
+
+    def forget(self, run_id: str) -> None:
+        """End a run's watch (its group is left by the loop, off this call)."""
+        self.callbacks.pop(run_id, None)
+        self.last.pop(run_id, None)
+        if self.layer is not None and self.channel is not None:
+            asyncio.get_running_loop().create_task(self.leave(run_id))
+
+    async def subscribe(self, run_id: str) -> None:
+        """Join the run's group, then check the database once: a change published before
+        the join would otherwise be missed."""
+        if self.channel is None:
+            self.channel = await self.layer.new_channel()
+        await self.layer.group_add(group_name(run_id), self.channel)
+        status = await database_sync_to_async(fetch_status)(run_id)
+        if status is not None:
+            self.deliver(run_id, status)
+
+    async def leave(self, run_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.layer.group_discard(group_name(run_id), self.channel)
+
+    def deliver(self, run_id: str, status: str) -> None:
+        """Tell the run's sockets of a new status; a final one ends the watch."""
+        if run_id not in self.callbacks or self.last.get(run_id) == status:
+            return
+        self.last[run_id] = status
+        for callback in list(self.callbacks[run_id]):
+            callback(status)
+        if status in FINAL:
+            self.forget(run_id)
+
+    async def run(self) -> None:
+        """Poll the database until no socket waits; or read the layer (for good: one task
+        per process, blocked on its channel)."""
+        try:
+            while self.callbacks or self.layer is not None:
+                if self.layer is None:
+                    await asyncio.sleep(settings.RUN_STATUS_POLL_SECONDS)
+                    ids = list(self.callbacks)
+                    if ids:
+                        for run_id, status in (
+                            await database_sync_to_async(fetch_statuses)(ids)
+                        ).items():
+                            self.deliver(run_id, status)
+                else:
+                    await self.receive_one()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("run status watch failed; sockets get no more statuses")
+
+    async def receive_one(self) -> None:
+        """One status event from the layer."""
+        if self.channel is None:
+            await asyncio.sleep(0.05)  # the first subscribe is making the channel
+            return
+        event = await self.layer.receive(self.channel)
+        if event.get("type") == "run.status":
+            self.deliver(event["run_id"], event["status"])
+
+
+WATCH = RunWatch()
