@@ -15,7 +15,18 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # Environment variables that are this service's settings: a test server starts without
 # the caller's, so that it runs on the documented defaults plus what the test passes.
-SETTING_VARS = ("DJANGO_", "WS_", "HTTP_MAX_", "LOG_FORMAT")
+SETTING_VARS = (
+    "DJANGO_",
+    "WS_",
+    "HTTP_MAX_",
+    "LOG_FORMAT",
+    "DATABASE_",
+    "REDIS_URL",
+    "DATA_DIR",
+    "ARTIFACTS_DIR",
+    "JOB_",
+    "RUN_STATUS_",
+)
 
 # How each server says where it listens, when started on port 0.
 LISTENING = {
@@ -75,16 +86,23 @@ def command(kind: str, port: int) -> list[str]:
     return cmd
 
 
-@contextmanager
-def live_server(kind: str, tmp_dir: Path, port: int = 0, **env: str) -> Iterator[LiveServer]:
-    """Run project.asgi:application under `kind` (daphne, uvicorn), on `port` or any."""
-    log_path = tmp_dir / f"server-{kind}.log"
-    full_env = {
+def service_env(tmp_dir: Path, **env: str) -> dict[str, str]:
+    """The environment of a process of ours: the documented defaults, state in `tmp_dir`."""
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith(SETTING_VARS)},
         "DJANGO_VAR_DIR": str(tmp_dir),
         "PYTHONUNBUFFERED": "1",
         **env,
     }
+
+
+@contextmanager
+def live_server(
+    kind: str, tmp_dir: Path, port: int = 0, name: str = "", **env: str
+) -> Iterator[LiveServer]:
+    """Run project.asgi:application under `kind` (daphne, uvicorn), on `port` or any."""
+    log_path = tmp_dir / f"server-{name or kind}.log"
+    full_env = service_env(tmp_dir, **env)
     offset = log_path.stat().st_size if log_path.exists() else 0  # a restart appends
     with log_path.open("a") as log:
         process = subprocess.Popen(
