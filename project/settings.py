@@ -176,7 +176,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py 8 times socket reads out after 5 s by default, the same 5 s that
+            # channels_redis blocks in BZPOPMIN for: a read that waits for the whole pop
+            # would time out. A longer socket timeout keeps the pop the one that ends.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
         }
     }
 else:

@@ -111,23 +111,29 @@ class RunWatch:
 
     async def run(self) -> None:
         """Poll the database until no socket waits; or read the layer (for good: one task
-        per process, blocked on its channel)."""
-        try:
-            while self.callbacks or self.layer is not None:
+        per process, blocked on its channel). A failure (Redis or the database away for a
+        moment) is logged, and the watch carries on, catching up from the database."""
+        while self.callbacks or self.layer is not None:
+            try:
                 if self.layer is None:
                     await asyncio.sleep(settings.RUN_STATUS_POLL_SECONDS)
-                    ids = list(self.callbacks)
-                    if ids:
-                        for run_id, status in (
-                            await database_sync_to_async(fetch_statuses)(ids)
-                        ).items():
-                            self.deliver(run_id, status)
+                    await self.catch_up()
                 else:
                     await self.receive_one()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("run status watch failed; sockets get no more statuses")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("run status watch: %r; retrying in 1 s", exc)
+                await asyncio.sleep(1)
+                with contextlib.suppress(Exception):
+                    await self.catch_up()
+
+    async def catch_up(self) -> None:
+        """Deliver the current status of every run watched, from the database."""
+        ids = list(self.callbacks)
+        if ids:
+            for run_id, status in (await database_sync_to_async(fetch_statuses)(ids)).items():
+                self.deliver(run_id, status)
 
     async def receive_one(self) -> None:
         """One status event from the layer."""
