@@ -38,10 +38,16 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run this many job workers, computing real runs, while measuring",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        asyncio.run(measure(args.runs, args.requests))
+        asyncio.run(measure(args.runs, args.requests, args.workers))
         return
     results = []
     for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
@@ -67,6 +73,8 @@ def main() -> None:
                 str(args.runs),
                 "--requests",
                 str(args.requests),
+                "--workers",
+                str(args.workers),
             ]
             out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
             if out.returncode != 0:
@@ -113,6 +121,7 @@ def seed_catalog(n_runs: int) -> None:
     ]
     Dataset.objects.bulk_create(datasets)
     start = datetime(2024, 1, 1, tzinfo=UTC)
+    held_until = datetime.now(UTC) + timedelta(days=1)
     batch: list[Run] = []
     metrics: list[RunMetrics] = []
     for i in range(n_runs):
@@ -128,6 +137,8 @@ def seed_catalog(n_runs: int) -> None:
             created_at=start + timedelta(seconds=90 * i),
             input_hash=f"{i:064x}",
         )
+        if status == "RUNNING":  # held by a worker, as a RUNNING run is: not swept
+            run.worker_id, run.lease_expires_at = "bench-seed", held_until
         batch.append(run)
         if status == "DONE":
             values = {name: rng.uniform(-1, 1) for name in RunMetrics.FIELDS}
@@ -174,8 +185,8 @@ def create_body(seed: int) -> str:
     return json.dumps(
         {
             "dataset_id": "AAPL-2023-1m",
-            "strategy_id": "bench",
-            "params": {"fast": 20},
+            "strategy_id": "sma_crossover",
+            "params": {"fast": 20, "slow": 50},
             "seed": 10**9 + seed,
             "slippage_fees": {"k_spread": 0.5, "fees_bps": 1},
         }
@@ -194,7 +205,46 @@ async def timed(requests: int, call) -> list[float]:
     return times
 
 
-async def measure(n_runs: int, requests: int) -> None:
+def queue_real_runs(count: int) -> None:
+    """Give AAPL-2023-1m a year of synthetic bars and queue `count` runs over it."""
+    from backtests.catalog.bars_import import store_bars
+    from backtests.engine import synthetic
+    from backtests.jobs import lifecycle
+    from backtests.models import Run
+
+    series = synthetic.generate("AAPL", date(2023, 1, 1), date(2023, 12, 31), 130.0)
+    store_bars("AAPL-2023-1m", series, "AAPL")
+    for n in range(count):
+        run = Run.objects.create(
+            dataset_id="AAPL-2023-1m",
+            strategy_id="sma_crossover",
+            params={"fast": 5 + n % 40, "slow": 60},
+            seed=n,
+            slippage_fees={"k_spread": 0.5, "fees_bps": 1},
+            input_hash=f"work{n:060x}",
+        )
+        lifecycle.enqueue(run.run_id)
+
+
+def start_workers(count: int) -> list[subprocess.Popen]:
+    return [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "run_worker"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+
+
+def done_work() -> int:
+    from backtests.models import Run
+
+    return Run.objects.filter(input_hash__startswith="work", status="DONE").count()
+
+
+async def measure(n_runs: int, requests: int, workers: int = 0) -> None:
     """Seed, then time list, get and create; print one JSON line."""
     import django
     from asgiref.sync import sync_to_async
@@ -236,7 +286,12 @@ async def measure(n_runs: int, requests: int) -> None:
         for index, query in enumerate(filters):
             times = await timed(100, lambda i, index=index: list_page(index))
             print(f"# list {query}: p50 {statistics.median(times):.2f} ms", file=sys.stderr)
-    figures = {}
+    processes = []
+    if workers:
+        await sync_to_async(queue_real_runs)(2_000)  # more than they finish meanwhile
+        processes = start_workers(workers)
+        await asyncio.sleep(3)  # measure while they compute, not while they start
+    figures = {"workers": workers}
     for name, call in (("list", list_page), ("get", get_one), ("create", create)):
         times = await timed(requests, call)
         q = statistics.quantiles(times, n=100)
@@ -245,6 +300,11 @@ async def measure(n_runs: int, requests: int) -> None:
             "p99_ms": q[98],
             "queries": counts[name],
         }
+    if processes:
+        figures["runs_done_by_workers_meanwhile"] = await sync_to_async(done_work)()
+        for process in processes:
+            process.terminate()
+            process.wait()
     print(json.dumps({"runs": n_runs, "requests": requests, "seed_s": seeded_s, **figures}))
 
 
@@ -265,6 +325,11 @@ def report(results: list[dict]) -> None:
             f"{result['db']:9} ({result['runs']:,} runs, {result['requests']} requests per kind,"
             f" seeded in {result['seed_s']:.1f}s)"
         )
+        if result.get("workers"):
+            print(
+                f"{result['db']:9} measured while {result['workers']} workers computed runs: "
+                f"{result['runs_done_by_workers_meanwhile']} finished meanwhile"
+            )
     print(f"results: {bench_results.write('catalog', results)}")
     if failed:
         sys.exit(1)

@@ -191,6 +191,9 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # expired (its worker was killed or lost) is requeued, and failed after JOB_MAX_ATTEMPTS.
 JOB_LEASE_SECONDS = env_number("JOB_LEASE_SECONDS", 30, minimum=1)
 JOB_MAX_ATTEMPTS = int(env_number("JOB_MAX_ATTEMPTS", 3, minimum=1, cast=int))
+# Workers run at a lower CPU priority (nice) than servers on the same machine, so that
+# computing runs never slows requests and sockets down; 0 runs them at the same.
+JOB_WORKER_NICE = int(env_number("JOB_WORKER_NICE", 10, minimum=0, cast=int))
 # How often the server checks the status of runs that sockets wait on, without Redis.
 RUN_STATUS_POLL_SECONDS = env_number("RUN_STATUS_POLL_SECONDS", 1, minimum=0.05)
 

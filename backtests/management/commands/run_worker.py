@@ -1,4 +1,5 @@
 import logging
+import os
 import threading
 
 from django.conf import settings
@@ -40,10 +41,18 @@ class Command(BaseCommand):
             "--interval", type=float, default=0.1, help="seconds between polls of an empty queue"
         )
         parser.add_argument("--worker-id", default="", help="default: host:pid")
+        parser.add_argument(
+            "--nice",
+            type=int,
+            default=settings.JOB_WORKER_NICE,
+            help="CPU priority below the servers' (0: the same)",
+        )
 
-    def handle(self, *args, interval: float, worker_id: str, **options) -> None:
+    def handle(self, *args, interval: float, worker_id: str, nice: int, **options) -> None:
         """Sweep once, then work until told to stop."""
         worker_id = worker_id or default_worker_id()
+        # On a machine shared with servers, a run's computation waits for requests.
+        os.nice(nice)
         lifecycle.requeue_expired()
         Sweeper().start()
         worker = Worker(
