@@ -218,3 +218,17 @@ def test_cancel_api_names_an_unknown_run(api, db) -> None:
 
 def test_cancel_api_is_post_only(api, queued: Run) -> None:
     assert api.call("GET", f"/backtests/{queued.run_id}/cancel").status_code == 405
+
+
+def test_a_bug_is_logged_once_and_the_run_fails_without_a_traceback(
+    queued: Run, monkeypatch, caplog
+) -> None:
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(execute_module.engine, "run", broken)
+    assert execute(queued.run_id, "w1") == "ERROR"
+    queued.refresh_from_db()
+    assert queued.error == "internal error while computing the run"
+    logged = [r for r in caplog.records if r.exc_info]
+    assert len(logged) == 1 and "a bug" in str(logged[0].exc_info[1])

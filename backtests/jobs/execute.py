@@ -10,13 +10,14 @@ import threading
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from backtests.engine import run as engine
 from backtests.jobs import lifecycle
 from backtests.models import Run
 
 logger = logging.getLogger(__name__)
+INTERNAL_ERROR = "internal error while computing the run"
 
 
 def default_worker_id() -> str:
@@ -97,6 +98,13 @@ def compute(run: Run, worker_id: str) -> str | None:
         return None  # the run was taken from this worker (its lease lapsed)
     except engine.EngineError as exc:
         lifecycle.finish(run_id, worker_id, Run.Status.ERROR, str(exc))
+        return Run.Status.ERROR
+    except DatabaseError:
+        raise  # possibly transient: the task retries
+    except Exception:
+        # A bug: its traceback goes to the log once, the API says only that it failed.
+        logger.exception("run %s failed", run_id)
+        lifecycle.finish(run_id, worker_id, Run.Status.ERROR, INTERNAL_ERROR)
         return Run.Status.ERROR
     if lifecycle.finish_done(run_id, worker_id, result):
         return Run.Status.DONE
