@@ -21,7 +21,7 @@ from array import array
 
 from websockets.asyncio.client import connect
 
-CTRL = '{"t":"ctrl","cmd":"seek","pos":1200}'
+CTRL = '{"t":"ctrl","cmd":"speed","val":60}'  # echo only: the id names no run
 ORIGIN = "http://localhost:5173"
 PATH = "/backtests/01HZX3J9K2QZ8T5V6W7X8Y9Z0A/ws"
 

@@ -20,6 +20,7 @@ from backtests.playback.consumers import PlaybackConsumer
 from project import metrics
 
 PLAY = '{"t":"ctrl","cmd":"play"}'
+PAUSE = '{"t":"ctrl","cmd":"pause"}'
 
 # A new exception each time, as a server raises (a shared one would keep its traceback).
 SERVER_ERRORS = {
@@ -134,7 +135,7 @@ async def test_a_consumer_cancelled_by_the_server_cleans_up_once(caplog) -> None
 async def test_a_normal_close_is_collected_too(caplog) -> None:
     harness = Harness(SERVER_ERRORS["uvicorn"])
     await asyncio.sleep(0.01)
-    harness.inbox.put_nowait({"type": "websocket.receive", "text": PLAY})
+    harness.inbox.put_nowait({"type": "websocket.receive", "text": PAUSE})
     harness.inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
     await asyncio.wait_for(harness.task, 1)
     lines = closed_lines(caplog)

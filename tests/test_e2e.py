@@ -96,17 +96,18 @@ def test_cors_preflight_from_the_frontend(server: LiveServer) -> None:
 def test_websocket_echo_errors_and_heartbeat(server: LiveServer) -> None:
     with open_ws(server) as ws:
         ws.send(PLAY)
-        assert ws.recv(timeout=5) == PLAY
+        assert ws.recv(timeout=5) == PLAY  # the echo, then its effect: there is no run-1
+        assert json.loads(ws.recv(timeout=5))["code"] == "RUN_NOT_FOUND"
         for bad in ("nope", '{"t":"ctrl","cmd":"seek","pos":-1}', "x" * 65537):
             ws.send(bad)
             assert json.loads(ws.recv(timeout=5))["code"] == "VALIDATION"
         ws.send(b"\x00\x01")
         assert json.loads(ws.recv(timeout=5))["code"] == "VALIDATION"
-        seek = '{"t":"ctrl","cmd":"seek","pos":"2023-06-01T13:30:00Z"}'
-        ws.send(seek)
+        speed = '{"t":"ctrl","cmd":"speed","val":120}'  # echoed; no run: no effect
+        ws.send(speed)
         frames = [ws.recv(timeout=5) for _ in range(2)]
-        assert seek in frames or ws.recv(timeout=5) == seek
-        hb = next(f for f in [*frames, ws.recv(timeout=5)] if f != seek)
+        assert speed in frames or ws.recv(timeout=5) == speed
+        hb = next(f for f in [*frames, ws.recv(timeout=5)] if f != speed)
         assert json.loads(hb) == {"t": "hb"}
 
 

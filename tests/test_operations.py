@@ -96,7 +96,7 @@ async def test_metrics_count_connections_messages_errors_and_refusals(settings) 
     ws = communicator()
     assert (await ws.connect())[0]
     during = await scrape()
-    await ws.send_to(text_data='{"t":"ctrl","cmd":"play"}')
+    await ws.send_to(text_data='{"t":"ctrl","cmd":"pause"}')  # echo only
     await ws.receive_from()
     await ws.send_to(text_data="bad")
     await ws.receive_from()

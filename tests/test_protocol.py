@@ -45,7 +45,8 @@ def assert_validation(text: str | None, data: bytes | None = None, field: str = 
     ],
 )
 def test_valid_ctrl_is_echoed_exactly_as_sent(text: str) -> None:
-    assert protocol.reply_to(text, None, LIMIT) == protocol.Reply(text)
+    reply = protocol.reply_to(text, None, LIMIT)
+    assert (reply.text, reply.error, reply.ctrl.text) == (text, None, text)
 
 
 def test_parse_returns_the_ctrl_command_and_message() -> None:
@@ -176,7 +177,8 @@ def test_frame_at_the_size_limit_is_accepted() -> None:
     base = '{"t":"ctrl","cmd":"play","pad":""}'
     text = base.replace('""', '"' + "x" * (LIMIT - len(base)) + '"')
     assert len(text.encode()) == LIMIT
-    assert protocol.reply_to(text, None, LIMIT) == protocol.Reply(text)
+    reply = protocol.reply_to(text, None, LIMIT)
+    assert (reply.text, reply.error, reply.ctrl.text) == (text, None, text)
 
 
 def test_frame_over_the_size_limit_is_not_parsed() -> None:

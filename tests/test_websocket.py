@@ -32,7 +32,7 @@ BAD_FRAMES = [
     "",
 ]
 
-VALID = '{"t":"ctrl","cmd":"play"}'
+VALID = '{"t":"ctrl","cmd":"pause"}'
 
 
 async def send_text(ws: WebsocketCommunicator, text: str) -> None:
@@ -41,9 +41,12 @@ async def send_text(ws: WebsocketCommunicator, text: str) -> None:
 
 
 async def assert_echo(ws: WebsocketCommunicator, text: str = VALID) -> None:
-    """Send a valid ctrl message and assert it comes back unchanged."""
+    """Send a valid ctrl message and assert it comes back unchanged (then, for play and
+    seek on these sockets' ids, which name no run, the RUN_NOT_FOUND that follows)."""
     await ws.send_to(text_data=text)
     assert await ws.receive_from() == text
+    if json.loads(text)["cmd"] in ("play", "seek"):
+        assert json.loads(await ws.receive_from())["code"] == "RUN_NOT_FOUND"
 
 
 async def receive_err(ws: WebsocketCommunicator) -> dict:

@@ -4,7 +4,7 @@ import json
 
 from tests.conftest import communicator
 
-PLAY = '{"t":"ctrl","cmd":"play"}'
+PLAY = '{"t":"ctrl","cmd":"pause"}'  # echo only: these sockets' ids name no run
 
 
 async def test_messages_over_the_rate_are_dropped_with_one_err(settings) -> None:

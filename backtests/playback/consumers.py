@@ -11,6 +11,7 @@ from django.conf import settings
 from backtests.playback import protocol, run_watch
 from backtests.playback.consumer_base import LeanConsumer, PeerGone
 from backtests.playback.limits import RateLimiter, Verdict
+from backtests.playback.player import Player
 from project import log, metrics
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class PlaybackConsumer(LeanConsumer):
         self.max_message_bytes = settings.WS_MAX_MESSAGE_BYTES
         self.limiter: RateLimiter | None = None
         self.accepted = False
+        self.player: Player | None = None
         self.status_lookup: asyncio.Task | None = None
         self.status_send: asyncio.Task | None = None
         self.watching = False
@@ -63,6 +65,11 @@ class PlaybackConsumer(LeanConsumer):
             )
         self.next_beat = loop.time() + self.heartbeat_interval
         self.heartbeat = loop.call_at(self.next_beat, self.beat)
+        self.player = Player(
+            self.backtest_id,
+            self.send_text,
+            is_run_id=RUN_ID.fullmatch(self.backtest_id) is not None,
+        )
         if RUN_ID.fullmatch(self.backtest_id):
             self.status_lookup = loop.create_task(self.watch_status())
 
@@ -106,10 +113,27 @@ class PlaybackConsumer(LeanConsumer):
             # protocol.reply_to turns every bad frame into an err frame; reaching this is a bug.
             logger.exception("error handling a frame on backtest %s", self.backtest_id)
             reply = protocol.internal_error()
-        if reply is not None:
-            if reply.error is not None:
-                metrics.WS_ERRORS.labels(reply.error.value).inc()
+        if reply is None:
+            return
+        if reply.ctrl is not None:
+            await self.control(reply)
+            return
+        if reply.error is not None:
+            metrics.WS_ERRORS.labels(reply.error.value).inc()
+        await self.send_text(reply.text)
+
+    async def control(self, reply: protocol.Reply) -> None:
+        """Echo a valid ctrl message, the acknowledgement, and apply it (player.py)."""
+        try:
+            await self.player.before_echo(reply.ctrl)
             await self.send_text(reply.text)
+            await self.player.after_echo(reply.ctrl)
+        except PeerGone:
+            raise
+        except Exception:
+            logger.exception("error applying a ctrl message on backtest %s", self.backtest_id)
+            metrics.WS_ERRORS.labels("INTERNAL").inc()
+            await self.send_text(protocol.internal_error().text)
 
     async def over_limit(self) -> bool:
         """Apply the rate limit: whether this message is dropped (or the socket closed)."""
@@ -186,6 +210,8 @@ class PlaybackConsumer(LeanConsumer):
         socket starts (the heartbeat today; a frame producer, a subscription) stops here.
         """
         self.stop_heartbeat()
+        if self.player is not None:
+            self.player.stop()
         for task in (self.status_lookup, self.status_send):
             if task is not None:
                 task.cancel()

@@ -70,6 +70,7 @@ class Reply:
 
     text: str
     error: ErrorCode | None = None
+    ctrl: Ctrl | None = None  # a valid ctrl message: its effect follows the echo
 
 
 def err_frame(code: ErrorCode, msg: str, details: dict[str, Any]) -> str:
@@ -106,7 +107,7 @@ def reply_to(text_data: str | None, bytes_data: bytes | None, max_bytes: int) ->
         message = parse_frame(text_data, bytes_data, max_bytes)
     except ProtocolError as error:
         return Reply(error.frame(), error.code)
-    return Reply(message.text) if isinstance(message, Ctrl) else None
+    return Reply(message.text, ctrl=message) if isinstance(message, Ctrl) else None
 
 
 def parse_frame(text_data: str | None, bytes_data: bytes | None, max_bytes: int) -> Message:

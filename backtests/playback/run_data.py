@@ -1,0 +1,174 @@
+"""A finished run's arrays for playback, loaded once per process and shared by its sockets.
+
+Bars (the dataset's Parquet file), equity and fills (the run's artifacts), and the running
+metrics, as numpy arrays: a socket holds only its position, speed and state, never a copy.
+Loading reads files, so it runs in a thread, never on the event loop; concurrent first
+plays of one run share one load. The cache is bounded by PLAYBACK_CACHE_BYTES, least
+recently used out.
+"""
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from backtests.engine import bars as engine_bars
+from backtests.engine.metrics import drawdown
+from backtests.engine.simulation import STARTING_CAPITAL
+from backtests.models import Run
+
+
+class RunNotFound(LookupError):
+    """No run has this id."""
+
+
+class RunNotPlayable(Exception):
+    """The run exists but cannot be played: not DONE (its status says why)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass(frozen=True, eq=False)
+class RunData:
+    """Everything a frame needs, by bar index; fills sorted by bar."""
+
+    run_id: str
+    speed: int  # the run's own playback speed, the default
+    ts: np.ndarray  # int64 UTC nanoseconds
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    equity: np.ndarray
+    total_return: np.ndarray
+    max_drawdown: np.ndarray
+    fill_bar: np.ndarray  # bar index of each fill
+    fill_side: list[str]
+    fill_qty: np.ndarray
+    fill_price: np.ndarray
+    fill_fee: np.ndarray
+    bar_seconds: float
+
+    @property
+    def bars(self) -> int:
+        return len(self.ts)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = [v for v in vars(self).values() if isinstance(v, np.ndarray)]
+        return sum(a.nbytes for a in arrays) + 64 * len(self.fill_side)
+
+    def index_at(self, ts_ns: int) -> int:
+        """The first bar at or after a time (== bars when there is none)."""
+        return int(np.searchsorted(self.ts, ts_ns, side="left"))
+
+
+def run_files(run_id: str) -> tuple[int, Path, Path, Path]:
+    """A DONE run's speed and its bars, equity and fills files; RunNotFound or
+    RunNotPlayable."""
+    row = (
+        Run.objects.filter(run_id=run_id)
+        .values_list("status", "speed", "dataset__bars_path", "equity_path", "fills_path")
+        .first()
+    )
+    if row is None:
+        raise RunNotFound(run_id)
+    status, speed, bars_path, equity_path, fills_path = row
+    if status != Run.Status.DONE:
+        raise RunNotPlayable(status)
+    artifacts = Path(settings.ARTIFACTS_DIR)
+    return (
+        speed,
+        Path(settings.DATA_DIR) / bars_path,
+        artifacts / equity_path,
+        artifacts / fills_path,
+    )
+
+
+def load(run_id: str, speed: int, bars_path: Path, equity_path: Path, fills_path: Path) -> RunData:
+    """Read a run's files into RunData (blocking: call it in a thread)."""
+    series = engine_bars.load(bars_path)
+    equity = pq.read_table(equity_path, columns=["equity"]).column("equity").to_numpy()
+    fills = pq.read_table(fills_path, columns=["ts", "side", "qty", "price", "fee"])
+    fill_ts = fills.column("ts").cast("int64").to_numpy()
+    steps = np.diff(series.ts)
+    return RunData(
+        run_id=run_id,
+        speed=speed,
+        ts=series.ts,
+        open=series.open,
+        high=series.high,
+        low=series.low,
+        close=series.close,
+        volume=series.volume,
+        equity=equity,
+        total_return=equity / STARTING_CAPITAL - 1,
+        max_drawdown=np.minimum.accumulate(drawdown(equity)),
+        fill_bar=np.searchsorted(series.ts, fill_ts),
+        fill_side=fills.column("side").to_pylist(),
+        fill_qty=fills.column("qty").to_numpy(),
+        fill_price=fills.column("price").to_numpy(),
+        fill_fee=fills.column("fee").to_numpy(),
+        # One-minute bars: the bars' own time, gaps between sessions skipped.
+        bar_seconds=float(steps.min()) / 1e9 if len(steps) else 60.0,
+    )
+
+
+class RunCache:
+    """Per process: run id -> RunData, least recently used out past the byte budget."""
+
+    def __init__(self) -> None:
+        self.runs: OrderedDict[str, RunData] = OrderedDict()
+        self.loading: dict[str, asyncio.Future] = {}
+        self.loads = 0  # how many times a run was read from disk (tests, metrics)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(run.nbytes for run in self.runs.values())
+
+    async def get(self, run_id: str) -> RunData:
+        """The run's data: cached, or loaded once (in a thread) however many ask at once."""
+        if run_id in self.runs:
+            self.runs.move_to_end(run_id)
+            return self.runs[run_id]
+        pending = self.loading.get(run_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future = asyncio.get_running_loop().create_future()
+        self.loading[run_id] = future
+        try:
+            files = await database_sync_to_async(run_files)(run_id)
+            data = await asyncio.to_thread(load, run_id, *files)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning if nobody waits
+            raise
+        finally:
+            self.loading.pop(run_id, None)
+        self.loads += 1
+        self.runs[run_id] = data
+        self.evict()
+        future.set_result(data)
+        return data
+
+    def evict(self) -> None:
+        """Drop the least recently used runs while over budget (never the newest)."""
+        while len(self.runs) > 1 and self.nbytes > settings.PLAYBACK_CACHE_BYTES:
+            self.runs.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every run (tests)."""
+        self.runs.clear()
+        self.loading.clear()
+        self.loads = 0
+
+
+CACHE = RunCache()
