@@ -14,4 +14,5 @@ WS_MESSAGES_OUT = Counter("backtests_ws_messages_out", "WebSocket frames sent")
 WS_ERRORS = Counter(
     "backtests_ws_errors", "WebSocket err frames sent, by code", ["code"]
 )  # VALIDATION, RATE_LIMITED, INTERNAL
+SSE_OPEN = Gauge("backtests_sse_streams_open", "Server-Sent Events streams open now")
 HTTP_REQUESTS = Counter("backtests_http_requests", "HTTP responses, by status", ["status"])

@@ -18,6 +18,7 @@ def test_document_lists_the_api_routes() -> None:
         "/backtests",
         "/backtests/{run_id}",
         "/backtests/{run_id}/cancel",
+        "/backtests/{run_id}/stream",
         "/strategies",
     }
 

@@ -1,22 +1,17 @@
 """One socket's playback: its position, speed and state, and its one frame producer.
 
-The clock is a schedule of ticks at FPS a second from the moment playback (re)starts:
-after k ticks, floor(k x bars_per_tick) bars past the anchor are due. A frame is sent at
-a tick when at least one new bar is due, and covers every due bar not sent yet; so two
-plays of one run at one speed from one position send the same frames. A tick missed (the
-loop was late, or the previous frame was still being written) is counted in `dropped`,
-and its bars go into the next frame.
+Frames follow the clock (clock.py); ticks missed while the previous frame was still being
+written, or the loop was late, are counted in the frames' `dropped`.
 """
 
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from backtests.errors import ErrorCode
-from backtests.playback import frames
+from backtests.playback import clock, frames
 from backtests.playback.consumer_base import PeerGone
 from backtests.playback.protocol import Ctrl, err_frame
 from backtests.playback.run_data import CACHE, RunData, RunNotFound, RunNotPlayable
@@ -147,27 +142,12 @@ class Player:
             self.producer = None
 
     async def produce(self, data: RunData) -> None:
-        """Send frames on the tick schedule until paused, stopped or at the end."""
-        loop = asyncio.get_running_loop()
-        per_tick = frames.bars_per_tick(self.speed or data.speed, data.bar_seconds)
-        anchor, last_sent, last_bar = self.position, self.position - 1, data.bars - 1
-        start, tick = loop.time(), 0
-        while True:
-            tick += 1
-            delay = start + tick / frames.FPS - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            else:
-                behind = int((loop.time() - start) * frames.FPS)
-                if behind > tick:  # late: the ticks in between send nothing
-                    self.dropped += behind - tick
-                    tick = behind
-            due = min(anchor + math.floor(tick * per_tick) - 1, last_bar)
-            if due <= last_sent:
-                continue
-            await self.send(frames.frame(data, last_sent + 1, due, self.dropped))
-            last_sent, self.position = due, due + 1
-            if due == last_bar:
-                self.playing = False
-                await self.send(frames.END_FRAME)
-                return
+        """Send frames on the clock until paused, stopped or at the end (clock.py)."""
+        async for first, last, missed in clock.schedule(
+            data, self.position, self.speed or data.speed
+        ):
+            self.dropped += missed
+            await self.send(frames.frame(data, first, last, self.dropped))
+            self.position = last + 1
+        self.playing = False
+        await self.send(frames.END_FRAME)

@@ -1,0 +1,116 @@
+"""GET /backtests/<id>/stream: the socket's frames as Server-Sent Events, for clients that
+cannot open a WebSocket (docs/api/ws-protocol.md#server-sent-events).
+
+`event: frame` with `id: I` (the frame's last bar) and the frame's JSON as data, on the
+same clock as the socket; `event: end` after the last bar; a `: hb` comment when no frame
+was sent for a heartbeat interval. `Last-Event-ID` resumes after that bar. Errors before
+the stream starts are the JSON envelope.
+"""
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+
+from backtests.catalog.rest import api_view, error_response
+from backtests.catalog.validation import ValidationError
+from backtests.errors import ErrorCode
+from backtests.playback import clock, frames, protocol
+from backtests.playback.run_data import CACHE, RunData, RunNotFound, RunNotPlayable
+from project import metrics
+
+QUERY_FIELDS = frozenset({"speed", "from"})
+
+
+def parse_query(query: Mapping[str, list[str]], last_event_id: str | None) -> tuple:
+    """(speed or None, position: a bar index, a UTC time string, or None)."""
+    problems: dict[str, str] = {}
+    for name in sorted(set(query) - QUERY_FIELDS):
+        problems[name] = "unknown query parameter"
+    for name, values in query.items():
+        if name in QUERY_FIELDS and len(values) != 1:
+            problems[name] = "give at most once"
+    speed = position = None
+    if "speed" in query and "speed" not in problems:
+        try:
+            speed = float(query["speed"][0])
+        except ValueError:
+            speed = None
+        if speed is None or protocol.speed_problems(speed):
+            problems["speed"] = "must be a finite number greater than 0"
+    if last_event_id is not None:
+        if not last_event_id.isdigit():
+            problems["Last-Event-ID"] = "must be the id of a frame: a bar index"
+        else:
+            position = int(last_event_id) + 1  # resume after that bar
+    elif "from" in query and "from" not in problems:
+        raw = query["from"][0]
+        position = int(raw) if raw.isdigit() else raw
+        found = protocol.seek_problems(position)
+        if found:
+            problems["from"] = found["pos"].replace("frame index", "bar index")
+    if problems:
+        raise ValidationError("invalid stream request", problems)
+    return speed, position
+
+
+def bar_index(data: RunData, position: int | str | None) -> int:
+    """A position as a bar index (a time snaps to the first bar at or after it)."""
+    if position is None:
+        return 0
+    if isinstance(position, int):
+        return position
+    when = datetime.fromisoformat(position.replace("Z", "+00:00"))
+    return data.index_at(int(when.timestamp()) * 10**9 + when.microsecond * 1000)
+
+
+async def events(data: RunData, start: int, speed: float) -> AsyncIterator[str]:
+    """The stream's text: frames on the clock, heartbeats between, then the end.
+
+    A client that leaves cancels it (Django's handler does, on the disconnect): the gauge
+    of open streams shows that nothing is left running.
+    """
+    metrics.SSE_OPEN.inc()
+    try:
+        dropped = 0
+        async for due in clock.schedule(data, start, speed, settings.WS_HEARTBEAT_INTERVAL):
+            if due is None:
+                yield ": hb\n\n"
+                continue
+            first, last, missed = due
+            dropped += missed
+            text = frames.frame(data, first, last, dropped)
+            yield f"event: frame\nid: {last}\ndata: {text}\n\n"
+        yield "event: end\ndata: {}\n\n"
+    finally:
+        metrics.SSE_OPEN.dec()
+
+
+@api_view("GET")
+async def stream(request: HttpRequest, run_id: str) -> HttpResponse:
+    """GET /backtests/<id>/stream?speed=S&from=P: Server-Sent Events of the run's frames."""
+    speed, position = parse_query(dict(request.GET.lists()), request.headers.get("Last-Event-ID"))
+    try:
+        data = await CACHE.get(run_id)
+    except RunNotFound:
+        return error_response(ErrorCode.RUN_NOT_FOUND, f"no run {run_id}")
+    except RunNotPlayable as not_done:
+        return error_response(
+            ErrorCode.RANGE,
+            f"run {run_id} is {not_done.status}: only a DONE run can be played",
+            {"status": not_done.status},
+        )
+    start = bar_index(data, position)
+    if start >= data.bars:
+        return error_response(
+            ErrorCode.RANGE,
+            f"position {position} is past the run's last bar",
+            frames.range_details(data),
+        )
+    response = StreamingHttpResponse(
+        events(data, start, speed or data.speed), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response

@@ -1,0 +1,157 @@
+"""GET /backtests/<id>/stream: errors before the stream (in process), then the stream itself
+and client disconnects against real servers (daphne and uvicorn)."""
+
+import http.client
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.catalog_factories import make_dataset, make_run
+from tests.live_jobs import api, manage
+from tests.live_server import LiveServer, live_server
+
+DEMO_RUN = "01HM65JQM043J5BD14TQ8NBVDK"  # sma-20-50 over the demo's AAPL 2023 bars
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("?speed=0", "speed"),
+        ("?speed=abc", "speed"),
+        ("?speed=nan", "speed"),
+        ("?from=-1", "from"),
+        ("?from=yesterday", "from"),
+        ("?speed=1&speed=2", "speed"),
+        ("?sped=60", "sped"),
+    ],
+)
+def test_bad_query_is_a_422_naming_the_field(api, query: str, field: str) -> None:
+    response = api.get(f"/backtests/{DEMO_RUN}/stream{query}")
+    assert response.status_code == 422
+    assert field in response.data["error"]["details"]
+
+
+def test_an_unknown_run_is_a_404(api) -> None:
+    response = api.get("/backtests/01HM65JQM043J5BD14TQ8NBVDX/stream")
+    assert response.status_code == 404
+    assert response.data["error"]["code"] == "RUN_NOT_FOUND"
+
+
+def test_a_run_that_is_not_done_is_a_400_range(api) -> None:
+    run = make_run(make_dataset(), status="RUNNING")
+    response = api.get(f"/backtests/{run.run_id}/stream")
+    assert response.status_code == 400
+    assert response.data["error"] == {
+        "code": "RANGE",
+        "message": f"run {run.run_id} is RUNNING: only a DONE run can be played",
+        "details": {"status": "RUNNING"},
+    }
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("sse")
+    manage(tmp, "migrate", "--no-input")
+    manage(tmp, "load_demo")
+    return tmp
+
+
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def server(request, demo_dir: Path) -> Iterator[LiveServer]:
+    with live_server(request.param, demo_dir, WS_HEARTBEAT_INTERVAL="0.2") as live:
+        yield live
+
+
+def open_stream(server: LiveServer, query: str = "", headers: dict | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("GET", f"/backtests/{DEMO_RUN}/stream{query}", headers=headers or {})
+    return conn, conn.getresponse()
+
+
+def read_events(response, count: int) -> list[dict]:
+    """The next `count` events or comments: {"event", "id", "data"} or {"comment"}."""
+    events, current = [], {}
+    while len(events) < count:
+        line = response.readline().decode().rstrip("\n")
+        if line.startswith(":"):
+            events.append({"comment": line[1:].strip()})
+        elif line == "":
+            if current:
+                events.append(current)
+                current = {}
+        else:
+            key, _, value = line.partition(": ")
+            current[key] = value
+    return events
+
+
+def sse_open(server: LiveServer) -> float:
+    """The server's gauge of open streams."""
+    with urllib.request.urlopen(server.http_url + "/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("backtests_sse_streams_open "):
+                return float(line.split()[1])
+    raise AssertionError("no SSE gauge")
+
+
+@pytest.mark.e2e
+def test_the_stream_sends_the_sockets_frames(server: LiveServer) -> None:
+    conn, response = open_stream(server, "?speed=180000&from=100")
+    assert response.status == 200
+    assert response.getheader("Content-Type").startswith("text/event-stream")
+    assert response.getheader("Cache-Control") == "no-cache"
+    assert response.getheader("X-Accel-Buffering") == "no"
+    events = read_events(response, 5)
+    first = 100
+    for event in events:
+        assert event["event"] == "frame"
+        frame = json.loads(event["data"])
+        assert frame["t"] == "frame" and int(event["id"]) == frame["i"]
+        assert frame["i"] - frame["n"] + 1 == first  # consecutive from `from`
+        first = frame["i"] + 1
+    conn.close()
+
+
+@pytest.mark.e2e
+def test_last_event_id_resumes_after_that_bar(server: LiveServer) -> None:
+    conn, response = open_stream(server, "?speed=60000", {"Last-Event-ID": "5000"})
+    frame = json.loads(read_events(response, 1)[0]["data"])
+    assert frame["i"] - frame["n"] + 1 == 5001
+    conn.close()
+
+
+@pytest.mark.e2e
+def test_a_slow_stream_sends_heartbeat_comments(server: LiveServer) -> None:
+    conn, response = open_stream(server, "?speed=1")  # one bar a minute
+    assert read_events(response, 2) == [{"comment": "hb"}, {"comment": "hb"}]
+    conn.close()
+
+
+@pytest.mark.e2e
+def test_the_stream_ends_with_an_end_event(server: LiveServer) -> None:
+    conn, response = open_stream(server, "?speed=10000000&from=97000")
+    events = read_events(response, 2)
+    assert events[-1] == {"event": "end", "data": "{}"}
+    conn.close()
+
+
+@pytest.mark.e2e
+def test_a_client_that_leaves_ends_its_stream_at_once(server: LiveServer) -> None:
+    streams = [open_stream(server, "?speed=60") for _ in range(5)]
+    deadline = time.monotonic() + 5
+    while sse_open(server) < 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    for conn, _ in streams:
+        conn.sock.close()
+        conn.close()
+    deadline = time.monotonic() + 5
+    while sse_open(server) != 0:
+        assert time.monotonic() < deadline, "a stream kept running after its client left"
+        time.sleep(0.05)
+    assert "Traceback" not in server.log()
+    assert api(server.http_url, "GET", "/healthz")[0] == 200
