@@ -1,6 +1,8 @@
 """The catalog in the Django admin: where an operator manages datasets and runs."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from backtests.jobs import lifecycle
 from backtests.models import Dataset, Run, RunMetrics
@@ -66,6 +68,7 @@ class RunAdmin(admin.ModelAdmin):
     list_select_related = ("dataset", "metrics")
     readonly_fields = (
         "run_id",
+        "viewer",
         "created_at",
         "input_hash",
         "code_hash",
@@ -87,6 +90,12 @@ class RunAdmin(admin.ModelAdmin):
     autocomplete_fields = ("dataset",)
     inlines = [RunMetricsInline]
     date_hierarchy = "created_at"
+
+    @admin.display(description="viewer")
+    def viewer(self, run: Run) -> str:
+        """A link to the page that plays the run."""
+        url = reverse("run-play", args=[run.run_id])
+        return format_html('<a href="{}">Play this run</a>', url)
 
     @admin.display(ordering="dataset__symbol")
     def symbol(self, run: Run) -> str:

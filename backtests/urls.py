@@ -1,12 +1,17 @@
 from django.urls import path, re_path
 
 from backtests.catalog import views
-from backtests.playback import sse
+from backtests.playback import page, sse
 
 urlpatterns = [
     path("backtests", views.runs, name="runs"),
     path("strategies", views.strategies, name="strategies"),
     re_path(r"^backtests/(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})$", views.run, name="run"),
+    re_path(
+        r"^backtests/(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})/play$",
+        page.play,
+        name="run-play",
+    ),
     re_path(
         r"^backtests/(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})/stream$",
         sse.stream,

@@ -83,6 +83,7 @@ def test_admin_run_page_shows_hashes_read_only(admin_client) -> None:
     assert run.input_hash in page
     assert 'name="input_hash"' not in page
     assert 'name="manifest_path"' not in page
+    assert f'href="/backtests/{run.run_id}/play"' in page  # the viewer
 
 
 def test_admin_dataset_page_lists_its_runs(admin_client) -> None:
