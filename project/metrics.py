@@ -15,4 +15,10 @@ WS_ERRORS = Counter(
     "backtests_ws_errors", "WebSocket err frames sent, by code", ["code"]
 )  # VALIDATION, RATE_LIMITED, INTERNAL
 SSE_OPEN = Gauge("backtests_sse_streams_open", "Server-Sent Events streams open now")
+PLAYBACK_LOADS = Counter(
+    "backtests_playback_run_loads", "Runs' arrays read from disk for playback (once per run)"
+)
+PLAYBACK_CACHE_BYTES = Gauge(
+    "backtests_playback_cache_bytes", "Bytes of runs' arrays held for playback in this process"
+)
 HTTP_REQUESTS = Counter("backtests_http_requests", "HTTP responses, by status", ["status"])

@@ -283,3 +283,28 @@ async def test_the_cache_keeps_to_its_budget_least_recently_used_out(done_run, s
     assert list(CACHE.runs) == [other.run_id]
     await CACHE.get(done_run.run_id)
     assert list(CACHE.runs) == [done_run.run_id] and CACHE.loads == 3
+
+
+def test_frame_times_are_iso_utc_to_the_second() -> None:
+    for text in ("1970-01-01T00:00:00", "2023-03-01T14:30:00", "2024-02-29T23:59:59"):
+        ns = int(np.datetime64(text, "ns").astype(np.int64))
+        assert frames.iso(ns) == f"{text}Z"
+
+
+async def test_a_seek_racing_the_end_plays_from_the_seek(done_run) -> None:
+    ws = await open_socket(done_run)
+    await ctrl(ws, "seek", pos=3110)
+    await ws.receive_from(timeout=5)
+    await ctrl(ws, "speed", val=60 * 30)  # one bar a tick: the end comes in about 0.3 s
+    await ctrl(ws, "play")
+    await asyncio.sleep(0.25)
+    seek = json.dumps({"t": "ctrl", "cmd": "seek", "pos": 10})
+    await ws.send_to(text_data=seek)
+    while await ws.receive_from(timeout=5) != seek:
+        pass  # frames, and maybe the end, before the seek's echo
+    # Still playing when the seek came: frames from bar 10. The end first: playback had
+    # paused, and the seek shows bar 10 alone. Either way the next frame starts at 10.
+    after = json.loads(await ws.receive_from(timeout=5))
+    assert after["t"] == "frame" and after["i"] - after["n"] + 1 == 10
+    await ws.send_to(text_data='{"t":"ctrl","cmd":"pause"}')
+    await ws.disconnect()

@@ -65,7 +65,7 @@ def read(path: Path, tz: str = "UTC") -> Bars:
     path = Path(path)
     try:
         if path.suffix.lower() in {".parquet", ".pq"}:
-            table = pq.read_table(path)
+            table = read_parquet(path)
         else:
             table = read_csv_table(path)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
@@ -174,9 +174,15 @@ def describe(column: str, value) -> str:
     return repr(float(value))
 
 
+def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """A Parquet file as a table. ParquetFile, not read_table: read_table imports Arrow's
+    dataset layer, which costs a process about 270 ms and 50 MiB on its first read."""
+    return pq.ParquetFile(path).read(columns=columns)
+
+
 def load(path: Path) -> Bars:
     """Read a Parquet bars file this service wrote (already validated on import)."""
-    table = pq.read_table(path, columns=list(COLUMNS))
+    table = read_parquet(path, list(COLUMNS))
     ts = table.column("ts").cast(pa.int64()).to_numpy()
     columns = {name: table.column(name).to_numpy() for name in COLUMNS[1:]}
     return Bars(ts=ts.astype(np.int64), **columns)

@@ -1,11 +1,11 @@
 """The playback clock, shared by the socket's producer and the SSE stream.
 
-Ticks at FPS a second from the moment playback (re)starts: after k ticks,
-floor(k x bars_per_tick) bars past the starting position are due. A frame is due at a
-tick when at least one new bar is; it covers every due bar not sent yet. Two plays of one
-run at one speed from one position therefore make identical frames. A tick that passed
-while the caller was still sending (a slow client) or the loop was late sends nothing:
-it is counted as missed, and its bars go into the next frame.
+Ticks at FPS a second from the moment playback (re)starts, the first at once: at tick k
+(0, 1, 2...), floor((k + 1) x bars_per_tick) bars past the starting position are due. A
+frame is due at a tick when at least one new bar is; it covers every due bar not sent
+yet. Two plays of one run at one speed from one position therefore make identical
+frames. A tick that passed while the caller was still sending (a slow client) or the loop
+was late sends nothing: it is counted as missed, and its bars go into the next frame.
 """
 
 import asyncio
@@ -27,7 +27,7 @@ async def schedule(
     per_tick = bars_per_tick(speed, data.bar_seconds)
     last_bar, last_sent = data.bars - 1, position - 1
     start = last_yield = loop.time()
-    tick = missed = 0
+    tick, missed = -1, 0
     while last_sent < last_bar:
         tick += 1
         delay = start + tick / FPS - loop.time()
@@ -38,7 +38,7 @@ async def schedule(
             if behind > tick:
                 missed += behind - tick
                 tick = behind
-        due = min(position + math.floor(tick * per_tick) - 1, last_bar)
+        due = min(position + math.floor((tick + 1) * per_tick) - 1, last_bar)
         if due > last_sent:
             yield last_sent + 1, due, missed
             last_sent, missed, last_yield = due, 0, loop.time()

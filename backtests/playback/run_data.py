@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
+import pyarrow as pa
 from channels.db import database_sync_to_async
 from django.conf import settings
 
@@ -21,6 +21,11 @@ from backtests.engine import bars as engine_bars
 from backtests.engine.metrics import drawdown
 from backtests.engine.simulation import STARTING_CAPITAL
 from backtests.models import Run
+from project import metrics
+
+# Arrow imports pandas on its first conversion to numpy (a third of a second): do it when
+# the server starts, not on the first viewer's play.
+pa.array([0.0]).to_numpy()
 
 
 class RunNotFound(LookupError):
@@ -96,8 +101,8 @@ def run_files(run_id: str) -> tuple[int, Path, Path, Path]:
 def load(run_id: str, speed: int, bars_path: Path, equity_path: Path, fills_path: Path) -> RunData:
     """Read a run's files into RunData (blocking: call it in a thread)."""
     series = engine_bars.load(bars_path)
-    equity = pq.read_table(equity_path, columns=["equity"]).column("equity").to_numpy()
-    fills = pq.read_table(fills_path, columns=["ts", "side", "qty", "price", "fee"])
+    equity = engine_bars.read_parquet(equity_path, ["equity"]).column("equity").to_numpy()
+    fills = engine_bars.read_parquet(fills_path, ["ts", "side", "qty", "price", "fee"])
     fill_ts = fills.column("ts").cast("int64").to_numpy()
     steps = np.diff(series.ts)
     return RunData(
@@ -154,8 +159,10 @@ class RunCache:
         finally:
             self.loading.pop(run_id, None)
         self.loads += 1
+        metrics.PLAYBACK_LOADS.inc()
         self.runs[run_id] = data
         self.evict()
+        metrics.PLAYBACK_CACHE_BYTES.set(self.nbytes)
         future.set_result(data)
         return data
 
