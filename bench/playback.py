@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bench import results as bench_results
 from bench import servers
+from bench.transport import result
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = "01HM65JQM043J5BD14TQ8NBVDK"
@@ -53,13 +54,6 @@ def client(mode: str, port: int, *args: str, stdin=None) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         text=True,
     )
-
-
-def result(process: subprocess.Popen) -> dict:
-    out, _ = process.communicate(timeout=900)
-    if process.returncode != 0:
-        raise RuntimeError(f"client failed ({process.returncode})")
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def metric(server: servers.Server, name: str) -> float:
