@@ -35,12 +35,16 @@ def test_bad_query_is_a_422_naming_the_field(api, query: str, field: str) -> Non
     assert field in response.data["error"]["details"]
 
 
+# The view looks the run up in a worker thread: on PostgreSQL that needs a committed
+# database, not the test's open transaction.
+@pytest.mark.django_db(transaction=True)
 def test_an_unknown_run_is_a_404(api) -> None:
     response = api.get("/backtests/01HM65JQM043J5BD14TQ8NBVDX/stream")
     assert response.status_code == 404
     assert response.data["error"]["code"] == "RUN_NOT_FOUND"
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_run_that_is_not_done_is_a_400_range(api) -> None:
     run = make_run(make_dataset(), status="RUNNING")
     response = api.get(f"/backtests/{run.run_id}/stream")
