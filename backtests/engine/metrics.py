@@ -121,9 +121,6 @@ def compute(sim: Simulation, ts: np.ndarray) -> tuple[dict, dict]:
     return metrics, reasons
 
 
-def running(sim: Simulation) -> dict[str, np.ndarray]:
-    """Running total return and max drawdown at every bar (for playback)."""
-    return {
-        "total_return": sim.equity / STARTING_CAPITAL - 1,
-        "max_drawdown": np.minimum.accumulate(drawdown(sim.equity)),
-    }
+def running(equity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Total return and max drawdown so far, at every bar (what playback shows)."""
+    return equity / STARTING_CAPITAL - 1, np.minimum.accumulate(drawdown(equity))

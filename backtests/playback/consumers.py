@@ -65,12 +65,9 @@ class PlaybackConsumer(LeanConsumer):
             )
         self.next_beat = loop.time() + self.heartbeat_interval
         self.heartbeat = loop.call_at(self.next_beat, self.beat)
-        self.player = Player(
-            self.backtest_id,
-            self.send_text,
-            is_run_id=RUN_ID.fullmatch(self.backtest_id) is not None,
-        )
-        if RUN_ID.fullmatch(self.backtest_id):
+        is_run_id = RUN_ID.fullmatch(self.backtest_id) is not None
+        self.player = Player(self.backtest_id, self.send_text, is_run_id=is_run_id)
+        if is_run_id:
             self.status_lookup = loop.create_task(self.watch_status())
 
     async def watch_status(self) -> None:

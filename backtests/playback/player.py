@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 
 from backtests.errors import ErrorCode
 from backtests.playback import clock, frames
@@ -60,7 +59,7 @@ class Player:
             if self.position >= data.bars:
                 self.position = 0  # after the end, play starts again
             self.playing = True
-            self.resume(data)
+            self.resume()
         else:
             await self.seek(data, ctrl.message["pos"])
 
@@ -89,35 +88,30 @@ class Player:
 
     async def seek(self, data: RunData, pos: int | str) -> None:
         """Move to a bar index, or to the first bar at or after a UTC time."""
-        if isinstance(pos, str):
-            when = datetime.fromisoformat(pos.replace("Z", "+00:00"))
-            index = data.index_at(int(when.timestamp()) * 10**9 + when.microsecond * 1000)
-        else:
-            index = pos
+        index = data.bar_at(pos)
         if index >= data.bars:
             await self.error(
                 ErrorCode.RANGE,
                 f"position {pos} is past the run's last bar",
                 frames.range_details(data),
             )
-            self.resume(data)  # a refused seek leaves playback as it was
+            self.resume()  # a refused seek leaves playback as it was
             return
         self.position = index
         if self.playing:
-            self.resume(data)
+            self.resume()
         else:
             # Paused: one frame for the new position, so that a viewer can draw it.
             await self.send(frames.frame(data, index, index, self.dropped))
             self.position = index + 1
 
-    def resume(self, data: RunData | None = None) -> None:
+    def resume(self) -> None:
         """Start the producer if playing and none runs (never two)."""
         if not self.playing or (self.producer is not None and not self.producer.done()):
             return
-        data = data or self.loaded
-        if data is None:
+        if self.loaded is None:
             return
-        self.producer = asyncio.get_running_loop().create_task(self.produce(data))
+        self.producer = asyncio.get_running_loop().create_task(self.produce(self.loaded))
         self.producer.add_done_callback(self.produced)
 
     def produced(self, task: asyncio.Task) -> None:

@@ -10,6 +10,7 @@ recently used out.
 import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from backtests.engine import bars as engine_bars
-from backtests.engine.metrics import drawdown
-from backtests.engine.simulation import STARTING_CAPITAL
+from backtests.engine.metrics import running
 from backtests.models import Run
 from project import metrics
 
@@ -71,8 +71,13 @@ class RunData:
         arrays = [v for v in vars(self).values() if isinstance(v, np.ndarray)]
         return sum(a.nbytes for a in arrays) + 64 * len(self.fill_side)
 
-    def index_at(self, ts_ns: int) -> int:
-        """The first bar at or after a time (== bars when there is none)."""
+    def bar_at(self, position: int | str) -> int:
+        """A bar index as given, or the first bar at or after an ISO UTC time (== bars
+        when there is none)."""
+        if isinstance(position, int):
+            return position
+        when = datetime.fromisoformat(position.replace("Z", "+00:00"))
+        ts_ns = int(when.timestamp()) * 10**9 + when.microsecond * 1000
         return int(np.searchsorted(self.ts, ts_ns, side="left"))
 
 
@@ -105,6 +110,7 @@ def load(run_id: str, speed: int, bars_path: Path, equity_path: Path, fills_path
     fills = engine_bars.read_parquet(fills_path, ["ts", "side", "qty", "price", "fee"])
     fill_ts = fills.column("ts").cast("int64").to_numpy()
     steps = np.diff(series.ts)
+    total_return, max_drawdown = running(equity)
     return RunData(
         run_id=run_id,
         speed=speed,
@@ -115,8 +121,8 @@ def load(run_id: str, speed: int, bars_path: Path, equity_path: Path, fills_path
         close=series.close,
         volume=series.volume,
         equity=equity,
-        total_return=equity / STARTING_CAPITAL - 1,
-        max_drawdown=np.minimum.accumulate(drawdown(equity)),
+        total_return=total_return,
+        max_drawdown=max_drawdown,
         fill_bar=np.searchsorted(series.ts, fill_ts),
         fill_side=fills.column("side").to_pylist(),
         fill_qty=fills.column("qty").to_numpy(),

@@ -8,7 +8,6 @@ the stream starts are the JSON envelope.
 """
 
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -55,16 +54,6 @@ def parse_query(query: Mapping[str, list[str]], last_event_id: str | None) -> tu
     return speed, position
 
 
-def bar_index(data: RunData, position: int | str | None) -> int:
-    """A position as a bar index (a time snaps to the first bar at or after it)."""
-    if position is None:
-        return 0
-    if isinstance(position, int):
-        return position
-    when = datetime.fromisoformat(position.replace("Z", "+00:00"))
-    return data.index_at(int(when.timestamp()) * 10**9 + when.microsecond * 1000)
-
-
 async def events(data: RunData, start: int, speed: float) -> AsyncIterator[str]:
     """The stream's text: frames on the clock, heartbeats between, then the end.
 
@@ -101,7 +90,7 @@ async def stream(request: HttpRequest, run_id: str) -> HttpResponse:
             f"run {run_id} is {not_done.status}: only a DONE run can be played",
             {"status": not_done.status},
         )
-    start = bar_index(data, position)
+    start = 0 if position is None else data.bar_at(position)
     if start >= data.bars:
         return error_response(
             ErrorCode.RANGE,
