@@ -103,11 +103,19 @@ def test_two_servers_two_workers_postgres_and_redis(tmp_path: Path) -> None:
             watcher.join(60)
         logs = w1.log_path.read_text() + w2.log_path.read_text()
         executions = Counter(re.findall(r"engine run started run_id=(\w+)", logs))
+        retried = []
         for run_id in run_ids:
             run = api(b.http_url, "GET", f"/backtests/{run_id}")[1]
             assert run["status"] == "DONE"
-            # Executed once, or once more after its worker was killed mid-run.
-            assert executions[run_id] == run["attempts"] in (1, 2)
+            if run["attempts"] == 1:
+                assert executions[run_id] == 1  # computed once
+            else:
+                retried.append((run_id, run["attempts"], executions[run_id]))
+        # The killed worker held at most one run: claimed a second time by w2, and computed
+        # once or twice (once if w1 died between its claim and the engine's start).
+        assert len(retried) <= 1
+        for _, attempts, computed in retried:
+            assert attempts == 2 and computed in (1, 2)
         for run_id in run_ids[:WATCHED]:
             assert seen[run_id][-1] == "DONE", seen[run_id]
         assert "Traceback" not in w2.log_path.read_text() + a.log() + b.log()
