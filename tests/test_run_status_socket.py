@@ -1,5 +1,6 @@
 """A socket of a QUEUED or RUNNING run receives its statuses as it moves (the polling path)."""
 
+import asyncio
 import json
 from datetime import date
 
@@ -11,8 +12,9 @@ from backtests.catalog.bars_import import store_bars
 from backtests.engine import synthetic
 from backtests.jobs import lifecycle
 from backtests.jobs.execute import execute
+from backtests.jobs.status import publish
 from backtests.playback.run_watch import WATCH
-from tests.catalog_factories import make_run
+from tests.catalog_factories import make_dataset, make_run
 from tests.conftest import communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -102,4 +104,61 @@ async def test_an_unknown_run_costs_no_watch() -> None:
     assert (await ws.connect())[0]
     assert await ws.receive_nothing(timeout=0.2)
     assert not WATCH.callbacks
+    await ws.disconnect()
+
+
+def redis_reachable() -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", 6379)) == 0
+
+
+@pytest.mark.skipif(not redis_reachable(), reason="needs Redis on 127.0.0.1:6379 (CI has it)")
+async def test_sockets_over_redis_each_get_their_runs_statuses(settings) -> None:
+    # One process channel in the group of each watched run: every socket gets its run's.
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:6379/6", "socket_timeout": 15}]},
+        }
+    }
+    dataset = await sync_to_async(make_dataset)("RACE-1m")
+    runs = [await sync_to_async(make_run)(dataset, status="QUEUED") for _ in range(4)]
+    sockets = [communicator(f"/backtests/{run.run_id}/ws") for run in runs]
+    await asyncio.gather(*(ws.connect() for ws in sockets))
+    for ws in sockets:
+        assert await statuses(ws, 1) == ["QUEUED"]
+    for run in runs:
+        await type(run).objects.filter(pk=run.pk).aupdate(status="DONE")
+        await sync_to_async(publish)(run.run_id, "DONE")
+    for ws in sockets:
+        assert await statuses(ws, 1) == ["DONE"]
+        await ws.disconnect()
+
+
+@pytest.mark.skipif(not redis_reachable(), reason="needs Redis on 127.0.0.1:6379 (CI has it)")
+async def test_a_status_the_layer_lost_still_arrives_from_the_database(
+    settings, monkeypatch
+) -> None:
+    from backtests.playback import run_watch
+
+    monkeypatch.setattr(run_watch, "CATCH_UP_SECONDS", 0.2)
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:6379/6", "socket_timeout": 15}]},
+        }
+    }
+    run = await sync_to_async(make_run)(
+        await sync_to_async(make_dataset)("LOST-1m"), status="QUEUED"
+    )
+    ws = communicator(f"/backtests/{run.run_id}/ws")
+    assert (await ws.connect())[0]
+    assert await statuses(ws, 1) == ["QUEUED"]
+    # DONE recorded, but never published (as when Redis drops a message: a full channel,
+    # an expired message): the watch's check of the database delivers it.
+    await type(run).objects.filter(pk=run.pk).aupdate(status="DONE")
+    assert await statuses(ws, 1) == ["DONE"]
     await ws.disconnect()

@@ -5,7 +5,8 @@ that is QUEUED or RUNNING (an idle socket costs nothing here):
 
 - With Redis (REDIS_URL), the process holds one channel-layer channel, in the group of
   each run watched; workers publish every status change to the group
-  (backtests/jobs/status.py).
+  (backtests/jobs/status.py). After CATCH_UP_SECONDS without an event it checks the
+  database too: channels_redis drops messages silently (a full channel, an expired one).
 - With the in-memory default, workers in other processes cannot reach it, so the watch
   polls the database: one query every RUN_STATUS_POLL_SECONDS for all the runs watched.
 
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 Callback = Callable[[str], None]
 FINAL = {Run.Status.DONE, Run.Status.ERROR, Run.Status.CANCELLED}
 WAITING = {Run.Status.QUEUED, Run.Status.RUNNING}
+# With Redis, how long the watch waits for an event before it checks the database anyway.
+CATCH_UP_SECONDS = 5
 
 
 def fetch_statuses(run_ids: list[str]) -> dict[str, str]:
@@ -64,8 +67,8 @@ class RunWatch:
         loop = asyncio.get_running_loop()
         # (A task of another loop: a server runs one loop, tests one per test.)
         if self.task is None or self.task.done() or self.task.get_loop() is not loop:
-            self.task = loop.create_task(self.run())
             self.channel = None
+            self.task = loop.create_task(self.run())
         if first and self.layer is not None:
             await self.subscribe(run_id)
 
@@ -89,7 +92,7 @@ class RunWatch:
         """Join the run's group, then check the database once: a change published before
         the join would otherwise be missed."""
         if self.channel is None:
-            self.channel = await self.layer.new_channel()
+            self.channel = await self.layer.new_channel()  # (makes a name: no await inside)
         await self.layer.group_add(group_name(run_id), self.channel)
         status = await database_sync_to_async(fetch_status)(run_id)
         if status is not None:
@@ -136,11 +139,17 @@ class RunWatch:
                 self.deliver(run_id, status)
 
     async def receive_one(self) -> None:
-        """One status event from the layer."""
+        """One status event from the layer; or, after CATCH_UP_SECONDS without one, the
+        statuses from the database (the layer drops messages silently when a channel is
+        full or a message expires: a final status is never left undelivered)."""
         if self.channel is None:
             await asyncio.sleep(0.05)  # the first subscribe is making the channel
             return
-        event = await self.layer.receive(self.channel)
+        try:
+            event = await asyncio.wait_for(self.layer.receive(self.channel), CATCH_UP_SECONDS)
+        except TimeoutError:
+            await self.catch_up()
+            return
         if event.get("type") == "run.status":
             self.deliver(event["run_id"], event["status"])
 
