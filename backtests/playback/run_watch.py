@@ -113,10 +113,11 @@ class RunWatch:
             self.forget(run_id)
 
     async def run(self) -> None:
-        """Poll the database until no socket waits; or read the layer (for good: one task
-        per process, blocked on its channel). A failure (Redis or the database away for a
-        moment) is logged, and the watch carries on, catching up from the database."""
-        while self.callbacks or self.layer is not None:
+        """While sockets wait: poll the database, or read the layer (checking the database
+        after CATCH_UP_SECONDS without an event). A failure (Redis or the database away
+        for a moment) is logged, and the watch carries on, catching up from the database.
+        It ends with its last socket (the next watch starts it again)."""
+        while self.callbacks:
             try:
                 if self.layer is None:
                     await asyncio.sleep(settings.RUN_STATUS_POLL_SECONDS)
