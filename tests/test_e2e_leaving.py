@@ -29,11 +29,11 @@ HEARTBEAT = 0.1
 PLAY = '{"t":"ctrl","cmd":"play"}'
 ITERATIONS = 100
 CONCURRENCY = 20
-# 10,000 cycles for the memory check, after 6,000 that grow a fresh process to its
+# 10,000 cycles for the memory check, after 9,000 that grow a fresh process to its
 # working set (measured: daphne's RSS, even under a bare ASGI app, climbs in steps for
 # a few thousand cycles, then stays flat).
 RSS_CYCLES = 10_000
-WARM_UP_CYCLES = 6_000
+WARM_UP_CYCLES = 9_000
 
 
 @pytest.fixture(scope="module", params=["daphne", "uvicorn"])
