@@ -16,7 +16,7 @@ from backtests.engine import bars as engine_bars
 from backtests.engine import synthetic
 from backtests.jobs.execute import execute
 from backtests.models import Run
-from backtests.playback import frames
+from backtests.playback import clock, frames
 from backtests.playback.run_data import CACHE
 from tests.catalog_factories import make_run
 from tests.conftest import communicator
@@ -272,6 +272,22 @@ async def test_leaving_while_playing_stops_the_producer(done_run) -> None:
     await asyncio.sleep(0.1)
     producers = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "Player.produce"]
     assert producers == []
+    assert clock.ticker().producers == [0] * clock.PHASES  # it left its phase of the grid
+
+
+async def test_pause_and_seek_leave_the_grid_as_they_found_it(done_run) -> None:
+    ws = await open_socket(done_run)
+    await ctrl(ws, "speed", val=60 * 30)
+    for _ in range(3):
+        await ctrl(ws, "play")
+        await ws.receive_from(timeout=5)
+        assert sum(clock.ticker().producers) == 1
+        await ctrl(ws, "seek", pos=10)
+        assert json.loads(await ws.receive_from(timeout=5))["i"] >= 10
+        assert sum(clock.ticker().producers) == 1  # the seek's producer replaced the play's
+        await ctrl(ws, "pause")
+        assert clock.ticker().producers == [0] * clock.PHASES
+    await ws.disconnect()
 
 
 async def test_the_cache_keeps_to_its_budget_least_recently_used_out(done_run, settings) -> None:

@@ -13,6 +13,10 @@ from backtests.playback.run_data import RunData
 FPS = 30  # frames a second, at most
 MAX_SPEED = 10_000_000  # seconds of market time per second; faster plays at this
 END_FRAME = '{"t":"end"}'
+# Frame texts kept per run, least recently used out: viewers who started a run together
+# (or at one speed from one position) play the same frames, a few seconds apart at most.
+FRAME_TEXTS = 1024
+_DROPPED_ZERO = "0}"
 
 
 _DAYS: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DDT" (a run spans a few hundred)
@@ -72,8 +76,19 @@ def frame_dict(data: RunData, first: int, last: int, dropped: int) -> dict:
 
 
 def frame(data: RunData, first: int, last: int, dropped: int) -> str:
-    """The frame's JSON text."""
-    return orjson.dumps(frame_dict(data, first, last, dropped)).decode()
+    """The frame's JSON text: built once per (first, last) and run, shared by every socket
+    that plays the same bars (only `dropped`, the last key, is the socket's own)."""
+    key = (first, last)
+    texts = data.frame_texts
+    head = texts.get(key)
+    if head is None:
+        whole = orjson.dumps(frame_dict(data, first, last, 0)).decode()
+        head = texts[key] = whole[: -len(_DROPPED_ZERO)]
+        if len(texts) > FRAME_TEXTS:
+            texts.popitem(last=False)
+    else:
+        texts.move_to_end(key)
+    return f"{head}{dropped}}}"
 
 
 def range_details(data: RunData) -> dict:

@@ -137,11 +137,11 @@ class Player:
 
     async def produce(self, data: RunData) -> None:
         """Send frames on the clock until paused, stopped or at the end (clock.py)."""
-        async for first, last, missed in clock.schedule(
-            data, self.position, self.speed or data.speed
-        ):
-            self.dropped += missed
-            await self.send(frames.frame(data, first, last, self.dropped))
-            self.position = last + 1
+        ticks = clock.schedule(data, self.position, self.speed or data.speed)
+        async with contextlib.aclosing(ticks):  # it leaves its phase however this ends
+            async for first, last, missed in ticks:
+                self.dropped += missed
+                await self.send(frames.frame(data, first, last, self.dropped))
+                self.position = last + 1
         self.playing = False
         await self.send(frames.END_FRAME)

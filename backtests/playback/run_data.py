@@ -9,7 +9,7 @@ recently used out.
 
 import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -61,6 +61,9 @@ class RunData:
     fill_price: np.ndarray
     fill_fee: np.ndarray
     bar_seconds: float
+    # Frame texts by (first, last) bar, without their `dropped` (frames.py): filled as
+    # the run plays, shared by its sockets.
+    frame_texts: OrderedDict[tuple[int, int], str] = field(default_factory=OrderedDict, repr=False)
 
     @property
     def bars(self) -> int:

@@ -7,6 +7,7 @@ was sent for a heartbeat interval. `Last-Event-ID` resumes after that bar. Error
 the stream starts are the JSON envelope.
 """
 
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 
 from django.conf import settings
@@ -63,14 +64,16 @@ async def events(data: RunData, start: int, speed: float) -> AsyncIterator[str]:
     metrics.SSE_OPEN.inc()
     try:
         dropped = 0
-        async for due in clock.schedule(data, start, speed, settings.WS_HEARTBEAT_INTERVAL):
-            if due is None:
-                yield ": hb\n\n"
-                continue
-            first, last, missed = due
-            dropped += missed
-            text = frames.frame(data, first, last, dropped)
-            yield f"event: frame\nid: {last}\ndata: {text}\n\n"
+        ticks = clock.schedule(data, start, speed, settings.WS_HEARTBEAT_INTERVAL)
+        async with contextlib.aclosing(ticks):  # it leaves its phase however this ends
+            async for due in ticks:
+                if due is None:
+                    yield ": hb\n\n"
+                    continue
+                first, last, missed = due
+                dropped += missed
+                text = frames.frame(data, first, last, dropped)
+                yield f"event: frame\nid: {last}\ndata: {text}\n\n"
         yield "event: end\ndata: {}\n\n"
     finally:
         metrics.SSE_OPEN.dec()
