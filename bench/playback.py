@@ -62,6 +62,19 @@ def metric(server: servers.Server, name: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
+def cpu_times() -> list[int]:
+    """The machine's CPU time so far, in clock ticks: user, nice, system, idle, iowait, irq,
+    softirq, steal."""
+    with open("/proc/stat") as stat:
+        return [int(x) for x in stat.readline().split()[1:9]]
+
+
+def steal_share(before: list[int], after: list[int]) -> float:
+    """The share of the machine's time the hypervisor took between two readings."""
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return spent[7] / max(sum(spent), 1)
+
+
 def start(kind: str, var_dir: str) -> servers.Server:
     return servers.start(kind, core=0, DJANGO_VAR_DIR=var_dir, LOG_FORMAT="json")
 
@@ -70,12 +83,14 @@ def intervals(kind: str, var_dir: str, mode: str, viewers: int, seconds: float) 
     """Frame intervals at the clients, and frames per server CPU-second."""
     server = start(kind, var_dir)
     try:
-        cpu = server.cpu_seconds()
+        cpu, machine = server.cpu_seconds(), cpu_times()
         started = time.monotonic()
         figures = result(
             client(mode, server.port, "--viewers", str(viewers), "--seconds", str(seconds))
         )
         used = server.cpu_seconds() - cpu
+        # Noise on a shared machine: the time the hypervisor gave to other guests.
+        figures["steal_share"] = steal_share(machine, cpu_times())
         # Frames sent over the whole client run (set-up and a 1 s warm-up included), from
         # the rate measured over the timed seconds: CPU per frame is not flattered.
         sent = figures["frames"] / seconds * (time.monotonic() - started)
@@ -209,7 +224,8 @@ def show(name: str, f: dict, cpu_target: float | None = None) -> None:
     print(
         f"{name:28} p50 {f['interval_p50_ms']:.1f} ms, p99 {f['interval_p99_ms']:.1f} ms, "
         f"worst viewer p95 {f['worst_viewer_p95_ms']:.1f} ms, dropped "
-        f"{f['dropped_share']:.2%}, {f['frames']:,} frames: {verdict(f)}{cpu}",
+        f"{f['dropped_share']:.2%}, {f['frames']:,} frames: {verdict(f)}{cpu} "
+        f"(CPU steal {f['steal_share']:.1%})",
         flush=True,
     )
 
