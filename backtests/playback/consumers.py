@@ -5,7 +5,6 @@ import logging
 import re
 import time
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from backtests.playback import protocol, run_watch
@@ -73,7 +72,7 @@ class PlaybackConsumer(LeanConsumer):
     async def watch_status(self) -> None:
         """If the run is QUEUED or RUNNING: say so, then send each new status as it moves."""
         try:
-            status = await database_sync_to_async(run_watch.fetch_status)(self.backtest_id)
+            status = await run_watch.lookup_status(self.backtest_id)
             if status not in run_watch.WAITING:
                 return
             self.watching = True
