@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,6 +75,21 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def metric(self, name: str) -> float:
+        """One unlabelled sample from the server's /metrics."""
+        with urllib.request.urlopen(self.http_url + "/metrics", timeout=5) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        raise AssertionError(f"no metric {name}")
+
+    def wait_for_metric(self, name: str, expected: float, timeout: float = 10) -> None:
+        """Wait until an unlabelled sample of /metrics reads `expected`."""
+        deadline = time.monotonic() + timeout
+        while (value := self.metric(name)) != expected:
+            assert time.monotonic() < deadline, f"{name} stuck at {value}, not {expected}"
+            time.sleep(0.05)
 
 
 def command(kind: str, port: int) -> list[str]:

@@ -23,6 +23,7 @@ VALID = [
     '{"t":"ctrl","cmd":"speed","val":2.5}',
     '{"t":"hb"}',
 ]
+OPEN_SOCKETS = "backtests_ws_connections_open"
 
 
 @pytest.fixture(scope="module", params=["daphne", "uvicorn"])
@@ -36,22 +37,6 @@ def server(request, tmp_path_factory) -> Iterator[LiveServer]:
 
 def open_ws(server: LiveServer, path: str = "/backtests/fuzz/ws") -> ClientConnection:
     return connect(server.ws_url + path, open_timeout=10, max_size=None)
-
-
-def open_sockets(server: LiveServer) -> float:
-    """The server's open-WebSocket gauge, from /metrics."""
-    with urllib.request.urlopen(server.http_url + "/metrics", timeout=5) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith("backtests_ws_connections_open "):
-                return float(line.split()[1])
-    raise AssertionError("no open-connections gauge")
-
-
-def wait_for_open_sockets(server: LiveServer, expected: float) -> None:
-    deadline = time.monotonic() + 10
-    while open_sockets(server) != expected:
-        assert time.monotonic() < deadline, f"open sockets stuck at {open_sockets(server)}"
-        time.sleep(0.1)
 
 
 def random_frame(rng: random.Random) -> str | bytes:
@@ -96,7 +81,7 @@ def test_live_fuzz_leaves_the_server_healthy(server: LiveServer) -> None:
 
 
 def test_vanishing_clients_leave_nothing_behind(server: LiveServer) -> None:
-    baseline = open_sockets(server)
+    baseline = server.metric(OPEN_SOCKETS)
     with contextlib.ExitStack() as stack:
         sockets = [
             stack.enter_context(open_ws(server, f"/backtests/vanish-{i}/ws")) for i in range(20)
@@ -109,7 +94,7 @@ def test_vanishing_clients_leave_nothing_behind(server: LiveServer) -> None:
 
 def vanish(server: LiveServer, sockets: list[ClientConnection], baseline: float) -> None:
     """Drop every client's TCP connection without a close frame, half of them mid-frame."""
-    wait_for_open_sockets(server, baseline + 20)
+    server.wait_for_metric(OPEN_SOCKETS, baseline + 20)
     time.sleep(0.3)  # past a heartbeat: some frames are in flight
     for i, ws in enumerate(sockets):
         raw: socket.socket = ws.socket
@@ -118,7 +103,7 @@ def vanish(server: LiveServer, sockets: list[ClientConnection], baseline: float)
             raw.sendall(b"\x81\xfe\x10\x00" + b"\x00\x00\x00\x00" + b"0123456789")
         raw.shutdown(socket.SHUT_RDWR)
         raw.close()
-    wait_for_open_sockets(server, baseline)
+    server.wait_for_metric(OPEN_SOCKETS, baseline)
 
 
 @pytest.mark.parametrize("kind", ["daphne", "uvicorn"])

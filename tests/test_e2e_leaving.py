@@ -13,7 +13,6 @@ import random
 import socket
 import struct
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -48,21 +47,9 @@ def server(request, tmp_path_factory) -> Iterator[LiveServer]:
         yield live
 
 
-def metric(server: LiveServer, name: str) -> float:
-    """One unlabelled sample from the server's /metrics."""
-    with urllib.request.urlopen(server.http_url + "/metrics", timeout=5) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    raise AssertionError(f"no metric {name}")
-
-
-def wait_for_gauge(server: LiveServer, expected: float, timeout: float = 15) -> None:
+def wait_for_gauge(server: LiveServer, expected: float) -> None:
     """Wait until the open-socket gauge reads `expected`."""
-    deadline = time.monotonic() + timeout
-    while (value := metric(server, "backtests_ws_connections_open")) != expected:
-        assert time.monotonic() < deadline, f"open sockets stuck at {value}, not {expected}"
-        time.sleep(0.05)
+    server.wait_for_metric("backtests_ws_connections_open", expected, timeout=15)
 
 
 def reset(ws: ClientConnection) -> None:
@@ -168,15 +155,15 @@ async def leave_many(server: LiveServer, way: str, count: int) -> None:
 
 @pytest.mark.parametrize("way", list(WAYS))
 def test_every_way_of_leaving_runs_the_clean_up_once(server: LiveServer, way: str) -> None:
-    baseline = metric(server, "backtests_ws_connections_open")
+    baseline = server.metric("backtests_ws_connections_open")
     offset = len(server.log())
     asyncio.run(leave_many(server, way, ITERATIONS))
     wait_for_gauge(server, baseline)
     # One heartbeat interval after the last socket went: no heartbeat for a gone socket.
     time.sleep(2 * HEARTBEAT)
-    sent = metric(server, "backtests_ws_messages_out_total")
+    sent = server.metric("backtests_ws_messages_out_total")
     time.sleep(3 * HEARTBEAT)
-    assert metric(server, "backtests_ws_messages_out_total") == sent
+    assert server.metric("backtests_ws_messages_out_total") == sent
     log = server.log()[offset:]
     assert log.count(f"websocket closed backtest_id=leave-{way}-") == ITERATIONS
     assert "Traceback" not in log
@@ -186,7 +173,7 @@ def test_every_way_of_leaving_runs_the_clean_up_once(server: LiveServer, way: st
 
 def test_memory_stays_flat_over_many_leaving_cycles(server: LiveServer) -> None:
     pid = server.process.pid
-    baseline = metric(server, "backtests_ws_connections_open")
+    baseline = server.metric("backtests_ws_connections_open")
     for way in WAYS:
         asyncio.run(leave_many(server, way, WARM_UP_CYCLES // len(WAYS)))
     wait_for_gauge(server, baseline)
@@ -199,7 +186,7 @@ def test_memory_stays_flat_over_many_leaving_cycles(server: LiveServer) -> None:
     after = rss_bytes(pid)
     print(f"RSS over {per_way * len(WAYS)} cycles: {before / 2**20:.1f} -> {after / 2**20:.1f} MiB")
     assert after <= before * 1.05
-    assert metric(server, "backtests_ws_connections_open") == baseline
+    assert server.metric("backtests_ws_connections_open") == baseline
 
 
 def rss_bytes(pid: int) -> int:

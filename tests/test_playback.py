@@ -119,11 +119,17 @@ async def test_frames_come_at_most_thirty_a_second_each_with_new_bars(done_run) 
     await ws.disconnect()
 
 
-async def test_pause_stops_frames_after_its_echo(done_run) -> None:
-    ws = await open_socket(done_run)
+async def playing(run):
+    """A socket playing the run at one bar a tick, its first frame received."""
+    ws = await open_socket(run)
     await ctrl(ws, "speed", val=60 * 30)
     await ctrl(ws, "play")
     await ws.receive_from(timeout=5)
+    return ws
+
+
+async def test_pause_stops_frames_after_its_echo(done_run) -> None:
+    ws = await playing(done_run)
     pause = json.dumps({"t": "ctrl", "cmd": "pause"})
     await ws.send_to(text_data=pause)
     while (message := await ws.receive_from(timeout=5)) != pause:
@@ -264,10 +270,7 @@ async def test_sockets_of_one_run_share_one_load(done_run) -> None:
 
 
 async def test_leaving_while_playing_stops_the_producer(done_run) -> None:
-    ws = await open_socket(done_run)
-    await ctrl(ws, "speed", val=60 * 30)
-    await ctrl(ws, "play")
-    await ws.receive_from(timeout=5)
+    ws = await playing(done_run)
     await ws.disconnect()
     await asyncio.sleep(0.1)
     producers = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "Player.produce"]

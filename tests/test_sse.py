@@ -4,7 +4,6 @@ and client disconnects against real servers (daphne and uvicorn)."""
 import http.client
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from tests.live_jobs import api, manage
 from tests.live_server import LiveServer, live_server
 
 DEMO_RUN = "01HM65JQM043J5BD14TQ8NBVDK"  # sma-20-50 over the demo's AAPL 2023 bars
+SSE_OPEN = "backtests_sse_streams_open"
 
 
 @pytest.mark.parametrize(
@@ -93,15 +93,6 @@ def read_events(response, count: int) -> list[dict]:
     return events
 
 
-def sse_open(server: LiveServer) -> float:
-    """The server's gauge of open streams."""
-    with urllib.request.urlopen(server.http_url + "/metrics", timeout=5) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith("backtests_sse_streams_open "):
-                return float(line.split()[1])
-    raise AssertionError("no SSE gauge")
-
-
 @pytest.mark.e2e
 def test_the_stream_sends_the_sockets_frames(server: LiveServer) -> None:
     conn, response = open_stream(server, "?speed=180000&from=100")
@@ -147,15 +138,12 @@ def test_the_stream_ends_with_an_end_event(server: LiveServer) -> None:
 def test_a_client_that_leaves_ends_its_stream_at_once(server: LiveServer) -> None:
     streams = [open_stream(server, "?speed=60") for _ in range(5)]
     deadline = time.monotonic() + 5
-    while sse_open(server) < 5:
+    while server.metric(SSE_OPEN) < 5:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     for conn, _ in streams:
         conn.sock.close()
         conn.close()
-    deadline = time.monotonic() + 5
-    while sse_open(server) != 0:
-        assert time.monotonic() < deadline, "a stream kept running after its client left"
-        time.sleep(0.05)
+    server.wait_for_metric(SSE_OPEN, 0, timeout=5)  # no stream left running
     assert "Traceback" not in server.log()
     assert api(server.http_url, "GET", "/healthz")[0] == 200

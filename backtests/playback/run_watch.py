@@ -44,11 +44,6 @@ def fetch_statuses(run_ids: list[str]) -> dict[str, str]:
     return dict(Run.objects.filter(run_id__in=run_ids).values_list("run_id", "status"))
 
 
-def fetch_status(run_id: str) -> str | None:
-    """One run's status, or None if there is no such run."""
-    return Run.objects.filter(run_id=run_id).values_list("status", flat=True).first()
-
-
 class RunWatch:
     """The process's watch: run id -> the callbacks of the sockets waiting on it."""
 
@@ -98,7 +93,7 @@ class RunWatch:
         if self.channel is None:
             self.channel = await self.layer.new_channel()  # (makes a name: no await inside)
         await self.layer.group_add(group_name(run_id), self.channel)
-        status = await database_sync_to_async(fetch_status)(run_id)
+        status = await lookup_status(run_id)
         if status is not None:
             self.deliver(run_id, status)
 
