@@ -16,7 +16,7 @@ ifeq ($(filter $(SERVER),daphne uvicorn),)
 $(error SERVER must be daphne or uvicorn, not '$(SERVER)')
 endif
 endif
-.PHONY: help start-backend worker test lint fmt migrate superuser demo bench bench-transport bench-catalog bench-engine bench-jobs bench-playback soak lock clean
+.PHONY: help start-backend worker test lint fmt migrate superuser demo bench bench-transport bench-catalog bench-engine bench-data bench-jobs bench-playback soak lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -54,7 +54,7 @@ superuser: migrate ## Create an admin user interactively
 demo: migrate ## Load the demo catalog, with synthetic bars and engine-computed runs (safe to run twice)
 	$(BIN)/python manage.py load_demo
 
-bench: bench-transport bench-catalog bench-engine bench-jobs bench-playback ## Every benchmark (docs/performance.md)
+bench: bench-transport bench-catalog bench-engine bench-data bench-jobs bench-playback ## Every benchmark (docs/performance.md)
 
 bench-transport: $(STAMP) ## WebSocket and /healthz against the reference server, side by side
 	$(BIN)/python -m bench.transport $(TRANSPORT_ARGS)
@@ -64,6 +64,9 @@ bench-catalog: $(STAMP) ## Catalog REST latency with 100,000 runs, on SQLite and
 
 bench-engine: $(STAMP) ## The engine over one year of one-minute bars, every strategy
 	$(BIN)/python -m bench.engine $(ENGINE_ARGS)
+
+bench-data: $(STAMP) ## Importing 1M one-minute rows (CSV, Parquet, POST /datasets) against pyarrow's bare read
+	$(BIN)/python -m bench.data $(DATA_ARGS)
 
 bench-playback: $(STAMP) ## Frames at 30 a second: intervals, CPU per frame, latencies, memory
 	$(BIN)/python -m bench.playback $(PLAYBACK_ARGS)

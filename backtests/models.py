@@ -5,6 +5,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from ulid import ULID
 
+from backtests.engine.intervals import INTERVALS
 from backtests.engine.metrics import FIELDS as metric_fields
 
 
@@ -28,9 +29,14 @@ class RunStatus(models.TextChoices):
 
 
 class Dataset(models.Model):
-    """Market data a run replays: one symbol over a date range."""
+    """Market data a run replays: one symbol's bars at one interval over a date range.
+
+    Its bars file is named by its sha256 and never rewritten; a dataset that runs use is
+    never given other bars (backtests/catalog/bars_import.py).
+    """
 
     Status = DatasetStatus
+    Interval = models.TextChoices("Interval", [(name, name) for name in INTERVALS])
 
     dataset_id = models.CharField(primary_key=True, max_length=64)
     symbol = models.CharField(max_length=32)
@@ -49,11 +55,16 @@ class Dataset(models.Model):
     synthetic = models.BooleanField(
         default=False, help_text="generated prices (the demo), not market data"
     )
+    interval = models.CharField(max_length=8, choices=Interval.choices, default="1m")
+    bars = models.BigIntegerField(default=0, help_text="how many bars the file holds")
+    first_bar_at = models.DateTimeField(null=True, blank=True)
+    last_bar_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["dataset_id"]
         indexes = [
             models.Index(fields=["symbol", "from_date", "to_date"], name="dataset_symbol_range"),
+            models.Index(fields=["interval", "dataset_id"], name="dataset_interval"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -92,6 +103,9 @@ class Run(models.Model):
     fills_path = models.CharField(max_length=500, blank=True)
     manifest_path = models.CharField(max_length=500, blank=True)
     code_hash = models.CharField(max_length=64, blank=True)
+    bars_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="the sha256 of the bars it was computed on"
+    )
     input_hash = models.CharField(max_length=64, unique=True)
     error = models.TextField(blank=True, help_text="why the run failed, for people")
     # The lifecycle (backtests/jobs/lifecycle.py): the Run row is the source of truth.

@@ -1,11 +1,18 @@
 from django.urls import path, re_path
 
-from backtests.catalog import views
+from backtests.catalog import dataset_views, views
 from backtests.playback import page, sse
 
 urlpatterns = [
     path("backtests", views.runs, name="runs"),
     path("strategies", views.strategies, name="strategies"),
+    path("datasets", dataset_views.datasets, name="datasets"),
+    re_path(
+        r"^datasets/(?P<dataset_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})$",
+        dataset_views.dataset,
+        name="dataset",
+    ),
+    re_path(r"^datasets/(?P<rest>.*)$", views.not_found, name="datasets-not-found"),
     re_path(r"^backtests/(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})$", views.run, name="run"),
     re_path(
         r"^backtests/(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})/play$",

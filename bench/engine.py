@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pyarrow.csv as pa_csv
 
-from backtests.engine import bars, metrics, strategies, synthetic
+from backtests.engine import bar_files, bars, metrics, strategies, synthetic
 from backtests.engine.run import RunInputs, run
 from backtests.engine.simulation import Costs, simulate
 from bench import results as bench_results
@@ -83,7 +83,7 @@ def peak_mib(strategy_id: str, params: dict, bars_path: Path, out: Path) -> list
 
 def simulate_once(series: bars.Bars, strategy_id: str, params: dict) -> None:
     sim = simulate(series, strategies.signal(strategy_id, params, series), Costs(**COSTS))
-    metrics.compute(sim, series.ts)
+    metrics.compute(sim, series)
 
 
 def main() -> None:
@@ -105,7 +105,7 @@ def main() -> None:
     pa_csv.write_csv(series.to_table(), csv_path)
     figures["bars"] = len(series)
     figures["import_csv_ms"] = median_ms(
-        lambda: bars.write(bars.read(csv_path), work / "imported.parquet"), 3
+        lambda: bars.write(bar_files.read(csv_path), work / "imported.parquet"), 3
     )
 
     long = strategies.signal(*HEADLINE, series)

@@ -3,7 +3,8 @@
 daphne and uvicorn buffer a whole body for the application, and Django checks its own
 limit only when a view reads the body: a 1 GB POST to any URL would be read in full and
 answered 200. This wrapper answers 413 as soon as the Content-Length, or the bytes
-received so far, pass the limit.
+received so far, pass the limit: settings.DATASET_MAX_BYTES for an upload of bars
+(POST /datasets), HTTP_MAX_BODY_BYTES for every other request.
 """
 
 import logging
@@ -36,7 +37,7 @@ class BodyLimit:
         """Check the declared length, then count the body as it arrives."""
         if scope["type"] != "http":
             return await self.application(scope, receive, send)
-        limit = settings.HTTP_MAX_BODY_BYTES
+        limit = body_limit(scope)
         if declared_length(scope) > limit:
             return await self.refuse(send, limit)
         received = 0
@@ -72,6 +73,13 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def body_limit(scope: dict) -> int:
+    """The largest body this request may carry."""
+    if scope["path"] == "/datasets" and scope["method"] == "POST":
+        return settings.DATASET_MAX_BYTES
+    return settings.HTTP_MAX_BODY_BYTES
 
 
 class BodyTooLarge(Exception):

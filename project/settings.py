@@ -161,8 +161,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "timeout": 10,
     }
 
-# Bars files (one Parquet file per dataset) and run artifacts (one folder per run). Shared
-# storage when several machines run workers.
+# Bars files (Parquet, each named by its sha256) and run artifacts (one folder per run).
+# Shared storage when several machines run workers.
 DATA_DIR = Path(os.environ.get("DATA_DIR", VAR_DIR / "data"))
 ARTIFACTS_DIR = Path(os.environ.get("ARTIFACTS_DIR", VAR_DIR / "artifacts"))
 
@@ -227,6 +227,8 @@ WS_MAX_CONNECTIONS = int(env_number("WS_MAX_CONNECTIONS", 10_000, minimum=1, cas
 # HTTP request bodies over this many bytes get 413 before they are read.
 HTTP_MAX_BODY_BYTES = int(env_number("HTTP_MAX_BODY_BYTES", 1_048_576, minimum=1, cast=int))
 DATA_UPLOAD_MAX_MEMORY_SIZE = HTTP_MAX_BODY_BYTES
+# POST /datasets bodies (a bars file) may be this large; spooled to disk, never held whole.
+DATASET_MAX_BYTES = int(env_number("DATASET_MAX_BYTES", 268_435_456, minimum=1, cast=int))
 
 # "json": one JSON object per line (request_id, backtest_id included); "console": for people.
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "json").strip().lower()

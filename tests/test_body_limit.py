@@ -62,3 +62,27 @@ async def test_body_at_the_limit_passes(settings) -> None:
     assert start["status"] == 405  # reached the view, which takes no POST
     await comm.receive_output(5)
     await comm.wait(5)
+
+
+def upload_scope(length: int) -> dict:
+    request = scope(path="/datasets", headers=[(b"content-length", str(length).encode())])
+    request["headers"][1] = (b"content-type", b"text/csv")
+    return request
+
+
+async def test_a_bars_upload_may_pass_the_general_limit(settings) -> None:
+    settings.HTTP_MAX_BODY_BYTES = 1000
+    settings.DATASET_MAX_BYTES = 5000
+    comm = ApplicationCommunicator(application, upload_scope(3000))
+    await comm.send_input({"type": "http.request", "body": b"x" * 3000})
+    status, body = await response(comm)
+    assert status == 422  # read and checked by the view: a query without dataset_id
+    assert "dataset_id" in body["error"]["details"]
+
+
+async def test_a_bars_upload_over_its_own_limit_is_413(settings) -> None:
+    settings.HTTP_MAX_BODY_BYTES = 1000
+    settings.DATASET_MAX_BYTES = 5000
+    status, body = await response(ApplicationCommunicator(application, upload_scope(5001)))
+    assert status == 413
+    assert body["error"]["details"] == {"limit": 5000}

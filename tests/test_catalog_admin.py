@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 def test_demo_loads_the_baseline_and_runs_in_every_status(capsys) -> None:
     call_command("load_demo")
-    assert "added 3 datasets and 8 runs" in capsys.readouterr().out
+    assert "added 4 datasets and 10 runs" in capsys.readouterr().out
     baseline = Dataset.objects.get(pk=BASELINE)
     assert (baseline.symbol, str(baseline.from_date), str(baseline.to_date)) == (
         "AAPL",
@@ -42,7 +42,7 @@ def test_demo_runs_are_found_by_the_api_as_existing(api) -> None:
         "strategy_id": "sma_crossover",
         "params": {"fast": 20, "slow": 50},
         "seed": 42,
-        "slippage_fees": {"k_spread": 0.5, "fees_bps": 1},
+        "slippage_fees": {"k_spread": 0.02, "fees_bps": 1},
     }
     assert api.post("/backtests", body).data["status"] == "EXISTS"
 

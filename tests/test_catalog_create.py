@@ -43,7 +43,7 @@ def test_run_ids_are_ulids_that_sort_by_creation(api, aapl) -> None:
     assert first < second
 
 
-def test_speed_defaults_to_60(api, aapl) -> None:
+def test_speed_defaults_to_60_on_a_dataset_of_unknown_length(api, aapl) -> None:
     body = {k: v for k, v in BODY.items() if k != "speed"}
     response = api.post("/backtests", body)
     assert Run.objects.get(pk=response.data["run_id"]).speed == 60
@@ -225,6 +225,10 @@ def test_body_that_is_not_a_json_object_is_422(api, aapl, raw: str, field: str) 
         ({"slippage_fees": {"k_spread": True, "fees_bps": 1}}, "slippage_fees.k_spread"),
         ({"slippage_fees": {"k_spread": -1, "fees_bps": 1}}, "slippage_fees.k_spread"),
         ({"slippage_fees": {"k_spread": 1, "fees_bps": 1, "x": 1}}, "slippage_fees.x"),
+        ({"slippage_fees": {"k_spread": 0.1, "fees_bps": 10_000}}, "slippage_fees.fees_bps"),
+        ({"slippage_fees": {"k_spread": 0.1, "fees_bps": 20_000}}, "slippage_fees.fees_bps"),
+        ({"slippage_fees": {"k_spread": 1e300, "fees_bps": 1}}, "slippage_fees.k_spread"),
+        ({"slippage_fees": {"k_spread": 10.5, "fees_bps": 1}}, "slippage_fees.k_spread"),
         ({"speed": 0}, "speed"),
         ({"speed": -60}, "speed"),
         ({"speed": 1.5}, "speed"),

@@ -47,6 +47,7 @@ def test_list_item_shape(api, catalog) -> None:
         "dataset": {
             "dataset_id": "AAPL-2023-1m",
             "symbol": "AAPL",
+            "interval": "1m",
             "from": "2023-01-01",
             "to": "2023-12-31",
             "synthetic": False,

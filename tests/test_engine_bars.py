@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from backtests.engine import bars
+from backtests.engine import bar_files, bars
 
 HEADER = "ts,open,high,low,close,volume\n"
 GOOD_ROWS = [
@@ -24,12 +24,12 @@ def csv(tmp_path: Path, rows: list[str], header: str = HEADER) -> Path:
 
 def refusal(tmp_path: Path, rows: list[str], header: str = HEADER) -> str:
     with pytest.raises(bars.BarsError) as refused:
-        bars.read(csv(tmp_path, rows, header))
+        bar_files.read(csv(tmp_path, rows, header))
     return str(refused.value)
 
 
 def test_a_good_csv_reads_as_utc_nanoseconds(tmp_path: Path) -> None:
-    series = bars.read(csv(tmp_path, GOOD_ROWS))
+    series = bar_files.read(csv(tmp_path, GOOD_ROWS))
     assert len(series) == 3
     assert series.ts[0] == np.datetime64("2023-01-03T14:30:00", "ns").astype(np.int64)
     assert series.close.tolist() == [10.5, 10.8, 11.0]
@@ -37,7 +37,7 @@ def test_a_good_csv_reads_as_utc_nanoseconds(tmp_path: Path) -> None:
 
 def test_naive_times_are_placed_in_the_given_zone(tmp_path: Path) -> None:
     rows = ["2023-01-03 09:30:00,10,11,9,10.5,100", "2023-01-03 09:31:00,10,11,9,10.5,100"]
-    series = bars.read(csv(tmp_path, rows), tz="America/New_York")
+    series = bar_files.read(csv(tmp_path, rows), tz="America/New_York")
     assert series.ts[0] == np.datetime64("2023-01-03T14:30:00", "ns").astype(np.int64)
 
 
@@ -46,12 +46,21 @@ def test_naive_times_are_placed_in_the_given_zone(tmp_path: Path) -> None:
     [
         ("2023-01-03T14:33:30Z,11,11.5,10.9,11.2,10", "row 4, column ts"),
         ("2023-01-03T14:32:00Z,11,11.5,10.9,11.2,10", "duplicate or out of order"),
-        ("2023-01-03T14:33:00Z,0,11.5,10.9,11.2,10", "row 4, column open, value 0.0: must be > 0"),
-        ("2023-01-03T14:33:00Z,11,11.5,10.9,nan,10", "row 4, column close, value nan"),
-        ("2023-01-03T14:33:00Z,11,11.1,10.9,11.2,10", "column high, value 11.1"),
-        ("2023-01-03T14:33:00Z,11,11.5,11.1,11.2,10", "column low, value 11.1"),
-        ("2023-01-03T14:33:00Z,11,11.5,10.9,11.2,-1", "column volume, value -1.0: must be >= 0"),
-        ("yesterday,11,11.5,10.9,11.2,1", "row 4, column ts, value 'yesterday'"),
+        (
+            "2023-01-03T14:33:00Z,0,11.5,10.9,11.2,10",
+            "row 4, column open (file column 2), value 0.0: must be > 0",
+        ),
+        (
+            "2023-01-03T14:33:00Z,11,11.5,10.9,nan,10",
+            "row 4, column close (file column 5): missing",
+        ),
+        ("2023-01-03T14:33:00Z,11,11.1,10.9,11.2,10", "column high (file column 3), value 11.1"),
+        ("2023-01-03T14:33:00Z,11,11.5,11.1,11.2,10", "column low (file column 4), value 11.1"),
+        (
+            "2023-01-03T14:33:00Z,11,11.5,10.9,11.2,-1",
+            "column volume (file column 6), value -1.0: must be >= 0",
+        ),
+        ("yesterday,11,11.5,10.9,11.2,1", "row 4, column ts (file column 1), value 'yesterday'"),
     ],
 )
 def test_each_rule_names_the_bad_row(tmp_path: Path, row: str, expected: str) -> None:
@@ -71,7 +80,7 @@ def test_at_most_five_problems_are_listed_first_rows_first(tmp_path: Path) -> No
 
 
 def test_write_is_parquet_zstd_with_its_sha256(tmp_path: Path) -> None:
-    series = bars.read(csv(tmp_path, GOOD_ROWS))
+    series = bar_files.read(csv(tmp_path, GOOD_ROWS))
     target = tmp_path / "data" / "x.parquet"
     digest, size = bars.write(series, target)
     assert (digest, size) == bars.sha256_of(target)
@@ -80,11 +89,11 @@ def test_write_is_parquet_zstd_with_its_sha256(tmp_path: Path) -> None:
     loaded = bars.load(target)
     assert loaded.ts.tolist() == series.ts.tolist()
     assert [p.name for p in target.parent.iterdir()] == ["x.parquet"]  # no temp file left
-    assert bars.read(target).close.tolist() == series.close.tolist()  # Parquet reads back
+    assert bar_files.read(target).close.tolist() == series.close.tolist()  # Parquet reads back
 
 
 def test_a_failed_write_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
-    series = bars.read(csv(tmp_path, GOOD_ROWS))
+    series = bar_files.read(csv(tmp_path, GOOD_ROWS))
 
     def crash(*args, **kwargs):
         raise OSError("disk full")

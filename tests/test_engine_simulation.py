@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backtests.engine import metrics, strategies
-from backtests.engine.bars import MINUTE_NS, Bars
+from backtests.engine.bars import Bars
+from backtests.engine.intervals import MINUTE_NS
 from backtests.engine.simulation import Costs, simulate
 from tests.engine_oracle import oracle_signal, oracle_simulation
 
@@ -92,7 +93,7 @@ def test_engine_matches_the_bar_by_bar_oracle(bars: Bars, choice, costs: Costs) 
 def test_metrics_are_finite_or_null_with_a_reason(bars: Bars, choice, costs: Costs) -> None:
     strategy_id, params = choice
     sim = simulate(bars, strategies.signal(strategy_id, params, bars), costs)
-    values, reasons = metrics.compute(sim, bars.ts)
+    values, reasons = metrics.compute(sim, bars)
     assert set(values) == set(metrics.FIELDS)
     for name, value in values.items():
         if value is None:
@@ -147,14 +148,14 @@ def test_a_sell_price_never_goes_below_zero() -> None:
     sim = simulate(bars, np.array([True, False, False]), Costs(k_spread=1, fees_bps=0))
     assert sim.price[1] == 0.0  # 1 - 1 x (30 - 1) would be negative
     assert sim.equity[2] == 0.0
-    values, _ = metrics.compute(sim, bars.ts)
+    values, _ = metrics.compute(sim, bars)
     assert values["total_return"] == -1.0
     assert all(v is None or math.isfinite(v) for v in values.values())
 
 
 def test_metrics_of_the_hand_case() -> None:
     sim = simulate(HAND, np.array([True, False, False]), Costs(k_spread=0.5, fees_bps=10))
-    values, reasons = metrics.compute(sim, HAND.ts)
+    values, reasons = metrics.compute(sim, HAND)
     final = 100_000 / (11.0 * 1.001) * 11.25 * 0.999
     assert values["total_return"] == pytest.approx(final / 100_000 - 1)
     assert values["hit_rate"] == 1.0 and values["avg_loss"] is None
@@ -167,7 +168,7 @@ def test_metrics_of_the_hand_case() -> None:
 
 def test_flat_all_along_has_null_ratios_with_reasons() -> None:
     sim = simulate(HAND, np.array([False, False, False]), Costs(0.5, 10))
-    values, reasons = metrics.compute(sim, HAND.ts)
+    values, reasons = metrics.compute(sim, HAND)
     assert values["total_return"] == 0.0 and values["max_drawdown"] == 0.0
     for name in ("sharpe", "sortino", "hit_rate", "avg_win", "avg_loss", "slippage_share"):
         assert values[name] is None and reasons[name]

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def dataset():
     series = synthetic.generate("AAPL", date(2023, 3, 1), date(2023, 3, 31))
-    return store_bars("AAPL-1m", series, "AAPL")
+    return store_bars("AAPL-1m", series, "AAPL").dataset
 
 
 @pytest.fixture

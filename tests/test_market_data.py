@@ -50,7 +50,7 @@ def test_a_bad_file_is_refused_naming_the_row_and_nothing_is_written(tmp_path: P
             "--symbol",
             "XYZ",
         )
-    assert "row 42, column high" in str(refused.value)
+    assert "row 42, column high (file column 3)" in str(refused.value)
     assert "nothing written" in str(refused.value)
     assert not Dataset.objects.exists()
     assert not Path(settings.DATA_DIR).exists() or not any(Path(settings.DATA_DIR).iterdir())
@@ -100,7 +100,7 @@ def test_the_same_inputs_give_byte_identical_files(tmp_path: Path) -> None:
     folder = Path(settings.ARTIFACTS_DIR) / run.run_id
     first = {name: (folder / name).read_bytes() for name in ("equity.parquet", "fills.parquet")}
     metrics = (folder / "metrics.json").read_text()
-    call_command("run_backtest", run.run_id)
+    call_command("run_backtest", run.run_id, "--force")
     assert {name: (folder / name).read_bytes() for name in first} == first
     assert (folder / "metrics.json").read_text() == metrics
     assert [p.name for p in folder.parent.iterdir()] == [run.run_id]  # no temp folder left
@@ -141,3 +141,17 @@ def test_demo_done_runs_are_computed_by_the_engine(db) -> None:
         assert written["metrics"]["total_return"] == run.metrics.total_return
         manifest = json.loads((Path(settings.ARTIFACTS_DIR) / run.manifest_path).read_text())
         assert manifest["dataset"]["sha256"] == run.dataset.bars_sha256
+
+
+def test_demo_has_daily_bars_and_ordinary_figures(db) -> None:
+    call_command("load_demo")
+    daily = Dataset.objects.get(pk="SPY-2014-2023-1d")
+    assert (daily.interval, daily.products, daily.tz) == ("1d", ["BARS_1D"], "America/New_York")
+    assert daily.bars == 2516  # NYSE sessions from 2014 to 2023
+    done = Run.objects.filter(status="DONE").select_related("metrics")
+    assert {run.dataset_id for run in done} >= {"AAPL-2023-1m", "SPY-2014-2023-1d"}
+    for run in done:
+        assert run.slippage_fees == {"k_spread": 0.02, "fees_bps": 1}
+        # Realistic costs: no demo run is wiped out by them, and Sharpe is a daily figure.
+        assert run.metrics.total_return > -0.6, (run.dataset_id, run.strategy_id)
+        assert abs(run.metrics.sharpe) < 5

@@ -20,6 +20,8 @@ def test_document_lists_the_api_routes() -> None:
         "/backtests/{run_id}/cancel",
         "/backtests/{run_id}/stream",
         "/strategies",
+        "/datasets",
+        "/datasets/{dataset_id}",
     }
 
 

@@ -39,7 +39,7 @@ def fresh_cache(settings):
 @pytest.fixture
 def done_run():
     series = synthetic.generate("AAPL", date(2023, 3, 1), date(2023, 3, 10))
-    dataset = store_bars("AAPL-1m", series, "AAPL")
+    dataset = store_bars("AAPL-1m", series, "AAPL").dataset
     run = make_run(dataset, status="QUEUED", params={"fast": 5, "slow": 20}, speed=FAST)
     assert execute(run.run_id, "test") == "DONE"
     return Run.objects.select_related("dataset").get(pk=run.pk)

@@ -30,7 +30,7 @@ def fast_poll(settings):
 @pytest.fixture
 def queued():
     series = synthetic.generate("AAPL", date(2023, 3, 1), date(2023, 3, 10))
-    return make_run(store_bars("AAPL-1m", series, "AAPL"), status="QUEUED")
+    return make_run(store_bars("AAPL-1m", series, "AAPL").dataset, status="QUEUED")
 
 
 async def statuses(ws, count: int) -> list[str]:

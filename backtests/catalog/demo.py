@@ -1,8 +1,10 @@
 """A small demo catalog, so that a newcomer sees a populated admin and API at once.
 
 Its READY datasets get synthetic bars (engine/synthetic.py) over the real NYSE calendar,
-marked synthetic; its DONE runs are computed by the engine through the same entry point
-as any run. Safe to run twice: what exists is kept.
+marked synthetic: two years of one-minute bars and ten years of daily ones. Its DONE
+runs are computed by the engine through the same entry point as any run, with ordinary
+costs (1 bp fees, slippage of 2% of a bar's range). Safe to run twice: what exists is
+kept.
 """
 
 import hashlib
@@ -15,12 +17,14 @@ from ulid import ULID
 
 from backtests.catalog.bars_import import bars_file, store_bars
 from backtests.catalog.hashing import input_hash
+from backtests.catalog.queries import default_speed
 from backtests.engine import strategies, synthetic
 from backtests.jobs import lifecycle
 from backtests.jobs.execute import execute
 from backtests.models import Dataset, Run
 
 BASELINE = "AAPL-2023-1m"
+DAILY = "SPY-2014-2023-1d"
 CREATED = datetime(2024, 1, 15, 9, 0, tzinfo=UTC)
 
 DATASETS = [
@@ -39,6 +43,15 @@ DATASETS = [
         "to_date": date(2023, 12, 31),
         "status": Dataset.Status.READY,
         "start_price": 240.0,
+    },
+    {
+        "dataset_id": DAILY,
+        "symbol": "SPY",
+        "from_date": date(2014, 1, 1),
+        "to_date": date(2023, 12, 31),
+        "status": Dataset.Status.READY,
+        "start_price": 180.0,
+        "interval": "1d",
     },
     {
         "dataset_id": "TSLA-2024-1m",
@@ -75,9 +88,11 @@ RUNS = [
     DemoRun("breakout-tsla", "TSLA-2024-1m", "breakout", {"channel": 55}, "ERROR"),
     # Cancelled for real, through the same path as the API's cancel.
     DemoRun("meanrev-aapl", BASELINE, "mean_reversion", {"window": 15}, "CANCELLED"),
+    DemoRun("sma-10-30-daily", DAILY, "sma_crossover", {"fast": 10, "slow": 30}, "DONE"),
+    DemoRun("buy-and-hold-daily", DAILY, "buy_and_hold", {}, "DONE"),
 ]
 
-SLIPPAGE_FEES = {"k_spread": 0.5, "fees_bps": 1}
+SLIPPAGE_FEES = {"k_spread": 0.02, "fees_bps": 1}
 
 
 def demo_run_id(index: int, name: str) -> str:
@@ -106,18 +121,16 @@ def add_dataset(fields: dict) -> bool:
         values["generated_at"] = CREATED - timedelta(days=1)
         _, created = Dataset.objects.get_or_create(dataset_id=dataset_id, defaults=values)
         return created
-    if existing and existing.bars_path and bars_file(dataset_id).is_file():
+    if existing and existing.bars_path and bars_file(existing).is_file():
         return False
-    series = synthetic.generate(
-        fields["symbol"], fields["from_date"], fields["to_date"], fields["start_price"]
-    )
+    make = synthetic.generate_daily if fields.get("interval") == "1d" else synthetic.generate
+    series = make(fields["symbol"], fields["from_date"], fields["to_date"], fields["start_price"])
     store_bars(
         dataset_id,
         series,
         fields["symbol"],
         synthetic=True,
         calendar_version=synthetic.calendar_version(),
-        tz="America/New_York",
         date_range=(fields["from_date"], fields["to_date"]),
     )
     return existing is None
@@ -130,7 +143,7 @@ def add_run(index: int, demo: DemoRun) -> bool:
     run_id = demo_run_id(index, demo.name)
     params = strategies.resolve_params(strategies.get(demo.strategy_id), demo.params)
     seed = 42
-    speed = 60
+    speed = default_speed(Dataset.objects.get(pk=demo.dataset_id))
     done = demo.status == Run.Status.DONE
     run, created = Run.objects.get_or_create(
         run_id=run_id,

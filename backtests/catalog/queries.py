@@ -1,4 +1,4 @@
-"""The catalog's operations: create a run idempotently, list runs, get one.
+"""The catalog's operations: create a run idempotently, list and get runs and datasets.
 
 Async functions over Django's async ORM. The one write runs as a single sync block in a
 worker thread, because a transaction (needed to survive a unique-key race) cannot span
@@ -10,12 +10,19 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 
 from backtests.catalog.hashing import input_hash
 from backtests.catalog.serializers import DATASET_SUMMARY_FIELDS, RUN_SUMMARY_FIELDS
-from backtests.catalog.validation import RunQuery, RunRequest
+from backtests.catalog.validation import DatasetQuery, RunQuery, RunRequest
+from backtests.engine.intervals import SECONDS
 from backtests.jobs import lifecycle
 from backtests.models import Dataset, Run
+
+# A run POSTed without a speed plays its whole dataset in about this many seconds.
+PLAYBACK_SECONDS = 60
+# The speed of a dataset whose length is not known (one recorded before bars were counted).
+FALLBACK_SPEED = 60
 
 
 class DatasetNotFound(Exception):
@@ -74,22 +81,31 @@ async def resolve_dataset(request: RunRequest) -> Dataset:
     return dataset
 
 
+def default_speed(dataset: Dataset) -> int:
+    """The speed that plays the whole dataset in about PLAYBACK_SECONDS, at any interval
+    (speed counts seconds of the bars' own time per second: docs/api/ws-protocol.md)."""
+    if not dataset.bars:
+        return FALLBACK_SPEED
+    return max(1, round(dataset.bars * SECONDS[dataset.interval] / PLAYBACK_SECONDS))
+
+
 async def create_run(request: RunRequest, idempotency_key: str | None) -> Created:
     """Create a QUEUED run, or find the earlier run with the same key or the same inputs."""
     dataset = await resolve_dataset(request)
+    speed = request.speed if request.speed is not None else default_speed(dataset)
     digest = input_hash(
         dataset_id=dataset.dataset_id,
         strategy_id=request.strategy_id,
         params=request.params,
         seed=request.seed,
         slippage_fees=request.slippage_fees,
-        speed=request.speed,
+        speed=speed,
     )
-    return await sync_to_async(create_or_find)(dataset, request, digest, idempotency_key)
+    return await sync_to_async(create_or_find)(dataset, request, speed, digest, idempotency_key)
 
 
 def create_or_find(
-    dataset: Dataset, request: RunRequest, digest: str, idempotency_key: str | None
+    dataset: Dataset, request: RunRequest, speed: int, digest: str, idempotency_key: str | None
 ) -> Created:
     """Insert the run unless an earlier one matches; a lost insert race finds the winner."""
     earlier = find_earlier(digest, idempotency_key)
@@ -103,7 +119,7 @@ def create_or_find(
                 params=request.params,
                 seed=request.seed,
                 slippage_fees=request.slippage_fees,
-                speed=request.speed,
+                speed=speed,
                 input_hash=digest,
                 idempotency_key=idempotency_key,
             )
@@ -182,3 +198,33 @@ async def list_runs(query: RunQuery) -> Page:
 async def get_run(run_id: str) -> Run | None:
     """The run with its dataset and metrics, or None (one query)."""
     return await Run.objects.select_related("dataset", "metrics").filter(pk=run_id).afirst()
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetPage:
+    """One page of a dataset listing, each with its number of runs, and the total."""
+
+    items: list[tuple[Dataset, int]]
+    total: int
+
+
+async def list_datasets(query: DatasetQuery) -> DatasetPage:
+    """One page of datasets by id, with how many runs each has (two queries)."""
+    datasets = Dataset.objects.all()
+    if query.symbol is not None:
+        datasets = datasets.filter(symbol=query.symbol)
+    if query.interval is not None:
+        datasets = datasets.filter(interval=query.interval)
+    page = datasets.annotate(run_count=Count("runs")).order_by("dataset_id")
+    page = page[query.offset : query.offset + query.limit]
+
+    def fetch() -> DatasetPage:
+        return DatasetPage([(d, d.run_count) for d in page], datasets.count())
+
+    return await sync_to_async(fetch)()
+
+
+async def get_dataset(dataset_id: str) -> tuple[Dataset, int] | None:
+    """The dataset and its number of runs, or None."""
+    found = await Dataset.objects.filter(pk=dataset_id).annotate(run_count=Count("runs")).afirst()
+    return None if found is None else (found, found.run_count)

@@ -24,7 +24,7 @@ RUN_SUMMARY_FIELDS = (
     "metrics__run_id",  # None when the run has no metrics row
     *(f"metrics__{name}" for name in SUMMARY_METRICS),
 )
-DATASET_SUMMARY_FIELDS = ("dataset_id", "symbol", "from_date", "to_date", "synthetic")
+DATASET_SUMMARY_FIELDS = ("dataset_id", "symbol", "interval", "from_date", "to_date", "synthetic")
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -44,6 +44,7 @@ def dataset_summary(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "dataset_id": row["dataset_id"],
         "symbol": row["symbol"],
+        "interval": row["interval"],
         "from": day(row["from_date"]),
         "to": day(row["to_date"]),
         "synthetic": row["synthetic"],
@@ -121,3 +122,21 @@ def run_detail(run: Run) -> dict[str, Any]:
         ),
     )
     return detail
+
+
+def dataset_detail(dataset: Dataset, runs: int) -> dict[str, Any]:
+    """A dataset as GET /datasets and GET /datasets/<id> answer it."""
+    return {
+        **dataset_summary(fields_of(dataset, DATASET_SUMMARY_FIELDS)),
+        "status": dataset.status,
+        "bars": dataset.bars,
+        "first_bar_at": timestamp(dataset.first_bar_at),
+        "last_bar_at": timestamp(dataset.last_bar_at),
+        "tz": dataset.tz,
+        "products": dataset.products,
+        "sha256": dataset.bars_sha256 or None,
+        "size_bytes": dataset.size_bytes,
+        "calendar_version": dataset.calendar_version,
+        "generated_at": timestamp(dataset.generated_at),
+        "runs": runs,
+    }

@@ -13,6 +13,8 @@ from datetime import date
 from typing import Any
 
 from backtests.engine import strategies
+from backtests.engine.intervals import INTERVALS
+from backtests.engine.simulation import Costs
 from backtests.models import Run
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -22,7 +24,6 @@ IDEMPOTENCY_KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII
 
 MAX_SEED = 2**63 - 1
 MAX_SPEED = 2**31 - 1
-DEFAULT_SPEED = 60
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 ORDERS = ("-created_at", "created_at")
@@ -45,6 +46,15 @@ QUERY_FIELDS = frozenset(
     {"symbol", "from", "to", "strategy_id", "status", "limit", "offset", "order"}
 )
 
+DATASET_QUERY_FIELDS = frozenset({"symbol", "interval", "limit", "offset"})
+UPLOAD_FIELDS = frozenset({"dataset_id", "symbol", "tz", "interval"})
+# Request content types of a bars upload, and the file format each one is.
+UPLOAD_TYPES = {
+    "text/csv": "csv",
+    "application/vnd.apache.parquet": "parquet",
+    "application/x-parquet": "parquet",
+}
+
 _MISSING = object()
 
 
@@ -65,7 +75,7 @@ class RunRequest:
     params: dict[str, Any]
     seed: int
     slippage_fees: dict[str, int | float]
-    speed: int
+    speed: int | None  # None: the dataset's own pace (a whole dataset in about a minute)
     dataset_id: str | None = None
     symbol: str | None = None
     from_date: date | None = None
@@ -132,8 +142,10 @@ def parse_run_request(body: bytes) -> RunRequest:
     elif not is_integer(seed) or not 0 <= seed <= MAX_SEED:
         problems["seed"] = f"must be an integer from 0 to {MAX_SEED}"
     slippage_fees = parse_slippage_fees(data.get("slippage_fees", _MISSING), problems)
-    speed = data.get("speed", DEFAULT_SPEED)
-    if not is_integer(speed) or not 0 < speed <= MAX_SPEED:
+    speed = data.get("speed", _MISSING)
+    if speed is _MISSING:
+        speed = None  # the dataset's own pace, once it is known (queries.default_speed)
+    elif not is_integer(speed) or not 0 < speed <= MAX_SPEED:
         problems["speed"] = f"must be an integer from 1 to {MAX_SPEED}"
 
     if problems:
@@ -217,7 +229,8 @@ def parse_date(value: Any, name: str, problems: dict[str, str]) -> date | None:
 
 
 def parse_slippage_fees(value: Any, problems: dict[str, str]) -> dict[str, int | float]:
-    """{"k_spread": number >= 0, "fees_bps": number >= 0}, nothing else."""
+    """{"k_spread": 0 to 10, "fees_bps": 0 to under 10,000}, nothing else (the engine's
+    bounds, simulation.Costs)."""
     if value is _MISSING:
         problems["slippage_fees"] = "required"
         return {}
@@ -236,6 +249,9 @@ def parse_slippage_fees(value: Any, problems: dict[str, str]) -> dict[str, int |
             problems[f"slippage_fees.{name}"] = "must be finite"
         elif number < 0:
             problems[f"slippage_fees.{name}"] = "must not be negative"
+    if not any(name.startswith("slippage_fees") for name in problems):
+        bounds = Costs(float(value["k_spread"]), float(value["fees_bps"])).problems()
+        problems.update({f"slippage_fees.{name}": rule for name, rule in bounds.items()})
     return value
 
 
@@ -266,14 +282,7 @@ def is_number(value: Any) -> bool:
 def parse_run_query(query: Mapping[str, list[str]]) -> RunQuery:
     """Validate GET /backtests query parameters (each given at most once)."""
     problems: dict[str, str] = {}
-    values: dict[str, str] = {}
-    for name, given in query.items():
-        if name not in QUERY_FIELDS:
-            problems[name] = "unknown query parameter"
-        elif len(given) != 1:
-            problems[name] = "give at most once"
-        else:
-            values[name] = given[0]
+    values = single_values(query, QUERY_FIELDS, problems)
     fields: dict[str, Any] = {}
     if "symbol" in values:
         fields["symbol"] = parse_symbol(values["symbol"], problems)
@@ -304,6 +313,92 @@ def parse_run_query(query: Mapping[str, list[str]]) -> RunQuery:
     if fields["offset"] is None:
         fields["offset"] = 0
     return RunQuery(**fields)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetQuery:
+    """A valid GET /datasets query."""
+
+    symbol: str | None = None
+    interval: str | None = None
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetUpload:
+    """A POST /datasets request's query and format (its arguments are checked by the
+    import itself, catalog/bars_import.py, the same way as import_bars')."""
+
+    dataset_id: str
+    symbol: str
+    tz: str
+    interval: str | None
+    fmt: str
+
+
+def single_values(
+    query: Mapping[str, list[str]], known: frozenset[str], problems: dict[str, str]
+) -> dict[str, str]:
+    """Each known query parameter's one value; unknown and repeated ones are problems."""
+    values: dict[str, str] = {}
+    for name, given in query.items():
+        if name not in known:
+            problems[name] = "unknown query parameter"
+        elif len(given) != 1:
+            problems[name] = "give at most once"
+        else:
+            values[name] = given[0]
+    return values
+
+
+def parse_interval(value: str, problems: dict[str, str]) -> str | None:
+    """A bar interval name: 1m, 5m, ..., 1mo."""
+    if value in INTERVALS:
+        return value
+    problems["interval"] = f"must be one of {', '.join(INTERVALS)}"
+    return None
+
+
+def parse_dataset_query(query: Mapping[str, list[str]]) -> DatasetQuery:
+    """Validate GET /datasets query parameters."""
+    problems: dict[str, str] = {}
+    values = single_values(query, DATASET_QUERY_FIELDS, problems)
+    fields: dict[str, Any] = {}
+    if "symbol" in values:
+        fields["symbol"] = parse_symbol(values["symbol"], problems)
+    if "interval" in values:
+        fields["interval"] = parse_interval(values["interval"], problems)
+    limit = parse_bounded_int(values.get("limit"), "limit", 1, MAX_LIMIT, problems)
+    offset = parse_bounded_int(values.get("offset"), "offset", 0, None, problems)
+    if problems:
+        raise ValidationError("invalid query parameters", problems)
+    return DatasetQuery(
+        **fields,
+        limit=DEFAULT_LIMIT if limit is None else limit,
+        offset=0 if offset is None else offset,
+    )
+
+
+def parse_dataset_upload(query: Mapping[str, list[str]], content_type: str) -> DatasetUpload:
+    """Validate POST /datasets: the query names the dataset, the content type the format."""
+    problems: dict[str, str] = {}
+    values = single_values(query, UPLOAD_FIELDS, problems)
+    for name in ("dataset_id", "symbol"):
+        if name not in values and name not in problems:
+            problems[name] = "required"
+    interval = values.get("interval")
+    if interval is not None:
+        parse_interval(interval, problems)
+    if problems:
+        raise ValidationError("invalid query parameters", problems)
+    return DatasetUpload(
+        dataset_id=values["dataset_id"],
+        symbol=values["symbol"],
+        tz=values.get("tz", "UTC"),
+        interval=interval,
+        fmt=UPLOAD_TYPES.get(content_type, ""),
+    )
 
 
 def parse_bounded_int(

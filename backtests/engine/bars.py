@@ -1,10 +1,13 @@
-"""One-minute OHLCV bars: read (CSV or Parquet), validate every row, write Parquet atomically.
+"""OHLCV bars at any interval: read (CSV or Parquet), validate every row, write Parquet.
 
 Columns: `ts` (UTC), `open`, `high`, `low`, `close`, `volume`. In memory a series is a
-`Bars` of numpy arrays, `ts` as int64 nanoseconds since the epoch (UTC).
+`Bars` of numpy arrays, `ts` as int64 nanoseconds since the epoch (UTC), with its
+interval (intervals.py) and the time zone its dates are read in. Reading files is in
+bar_files.py; this module holds the rules and the service's own Parquet files.
 """
 
 import hashlib
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -12,28 +15,20 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+
+from backtests.engine import intervals
+from backtests.engine.problems import MAX_PROBLEMS, BarsError, Problem
 
 COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 PRICES = ("open", "high", "low", "close")
-MINUTE_NS = 60 * 1_000_000_000
-# How many bad rows a refusal names.
-MAX_PROBLEMS = 5
+DEFAULT_POSITIONS = {name: position for position, name in enumerate(COLUMNS, start=1)}
 
 SCHEMA = pa.schema(
     [("ts", pa.timestamp("ns", tz="UTC"))] + [(name, pa.float64()) for name in COLUMNS[1:]]
 )
 
-
-class BarsError(ValueError):
-    """A bars file that cannot be used, with the first problems found."""
-
-    def __init__(self, message: str, problems: list[str] | None = None) -> None:
-        self.problems = problems or []
-        lines = [message, *(f"  {problem}" for problem in self.problems)]
-        super().__init__("\n".join(lines))
+__all__ = ["COLUMNS", "Bars", "BarsChanged", "BarsError", "Problem", "load", "validate", "write"]
 
 
 @dataclass(frozen=True)
@@ -46,125 +41,83 @@ class Bars:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    interval: str = "1m"
+    tz: str = "UTC"
 
     def __len__(self) -> int:
         return len(self.ts)
 
     def to_table(self) -> pa.Table:
-        """The bars as an Arrow table in the file schema."""
+        """The bars as an Arrow table in the file schema, interval and zone as metadata."""
         arrays = [pa.array(self.ts.astype("datetime64[ns]"), type=SCHEMA.field("ts").type)]
         arrays += [pa.array(getattr(self, name)) for name in COLUMNS[1:]]
-        return pa.Table.from_arrays(arrays, schema=SCHEMA)
+        schema = SCHEMA.with_metadata({"interval": self.interval, "tz": self.tz})
+        return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def read(path: Path, tz: str = "UTC") -> Bars:
-    """Read a CSV or Parquet file and validate every row; BarsError names what is wrong.
-
-    Timestamps without an offset are taken to be in `tz`; those with one keep it.
-    """
-    path = Path(path)
-    try:
-        if path.suffix.lower() in {".parquet", ".pq"}:
-            table = read_parquet(path)
-        else:
-            table = read_csv_table(path)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-        raise BarsError(f"cannot read {path.name}: {exc}") from None
-    return from_table(table, tz)
-
-
-def read_csv_table(path: Path) -> pa.Table:
-    """A CSV file as an Arrow table, prices and volume as float64."""
-    numeric = {name: pa.float64() for name in COLUMNS[1:]}
-    options = pa_csv.ConvertOptions(column_types=numeric, strings_can_be_null=True)
-    return pa_csv.read_csv(path, convert_options=options)
-
-
-def from_table(table: pa.Table, tz: str = "UTC") -> Bars:
-    """Check an Arrow table's columns and rows, and turn it into Bars."""
-    missing = [name for name in COLUMNS if name not in table.column_names]
-    if missing:
-        raise BarsError(f"missing required columns: {', '.join(missing)}")
-    if table.num_rows == 0:
-        raise BarsError("the file has no rows")
-    ts = timestamps_ns(table.column("ts"), tz)
-    columns = {"ts": ts}
-    for name in COLUMNS[1:]:
-        column = table.column(name)
-        try:
-            column = column.cast(pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise BarsError(f"column {name} is not numeric ({column.type})") from None
-        columns[name] = column.to_numpy(zero_copy_only=False).astype(np.float64)
-    bars = Bars(**columns)
-    validate(bars)
-    return bars
-
-
-def timestamps_ns(column: pa.ChunkedArray, tz: str) -> np.ndarray:
-    """A ts column (timestamps with or without an offset) as UTC int64 nanoseconds."""
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        # The CSV reader makes a timestamp column when every value is one.
-        raise BarsError("bad rows (row 1 is the first data row):", unparsable_rows(column))
-    if not pa.types.is_timestamp(column.type):
-        raise BarsError(f"column ts is not a timestamp ({column.type})")
-    if column.null_count:
-        rows = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
-        raise BarsError(
-            "bad rows (row 1 is the first data row):",
-            [f"row {r + 1}, column ts, value null" for r in rows[:MAX_PROBLEMS]],
-        )
-    if column.type.tz is None:
-        try:
-            column = pc.assume_timezone(column, timezone=tz, ambiguous="raise")
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise BarsError(f"cannot place the timestamps in time zone {tz}: {exc}") from None
-    column = column.cast(pa.timestamp("ns", tz="UTC"))
-    return column.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def unparsable_rows(column: pa.ChunkedArray) -> list[str]:
-    """The first ts values that are not ISO 8601 times (a refusal's slow path only)."""
-    bad = []
-    for row, value in enumerate(column.to_pylist()):
-        try:
-            np.datetime64(str(value).removesuffix("Z"))
-        except ValueError:
-            bad.append(f"row {row + 1}, column ts, value {value!r}: not an ISO 8601 time")
-            if len(bad) == MAX_PROBLEMS:
-                break
-    return bad or ["column ts: the times mix formats; use ISO 8601 throughout"]
-
-
-def validate(bars: Bars) -> None:
-    """Check every row (vectorised); raise BarsError naming the first bad rows."""
-    checks: list[tuple[np.ndarray, str, np.ndarray, str]] = []
+def rule_checks(bars: Bars) -> list[tuple[np.ndarray, str, str]]:
+    """(bad rows mask, column, rule) for every row rule (docs/engine.md)."""
+    checks: list[tuple[np.ndarray, str, str]] = []
     ts = bars.ts
-    checks.append((ts % MINUTE_NS != 0, "ts", ts, "not on a minute boundary"))
     order = np.zeros(len(ts), dtype=bool)
     order[1:] = ts[1:] <= ts[:-1]
-    checks.append((order, "ts", ts, "not after the previous row (duplicate or out of order)"))
+    checks.append((order, "ts", "not after the previous row (duplicate or out of order)"))
     for name in PRICES:
         values = getattr(bars, name)
-        checks.append((~(np.isfinite(values) & (values > 0)), name, values, "must be > 0"))
+        checks.append((~(np.isfinite(values) & (values > 0)), name, "must be > 0"))
     top = np.maximum(bars.open, bars.close)
     bottom = np.minimum(bars.open, bars.close)
-    checks.append((bars.high < top, "high", bars.high, "must be >= max(open, close)"))
-    checks.append((bars.low > bottom, "low", bars.low, "must be <= min(open, close)"))
+    checks.append((bars.high < top, "high", "must be >= max(open, close)"))
+    checks.append((bars.low > bottom, "low", "must be <= min(open, close)"))
     volume = bars.volume
-    checks.append((~(np.isfinite(volume) & (volume >= 0)), "volume", volume, "must be >= 0"))
+    checks.append((~(np.isfinite(volume) & (volume >= 0)), "volume", "must be >= 0"))
+    return checks
+
+
+def validate(bars: Bars, positions: dict[str, int] | None = None) -> None:
+    """Check every row (vectorised); raise BarsError naming the first bad rows."""
+    positions = positions or DEFAULT_POSITIONS
     problems = []
-    for mask, column, values, rule in checks:
+    for mask, column, rule in rule_checks(bars):
+        values = getattr(bars, column)
         for row in np.flatnonzero(mask)[:MAX_PROBLEMS]:
-            problems.append((int(row), column, describe(column, values[row]), rule))
+            problems.append(
+                Problem(
+                    rule, int(row) + 1, column, positions[column], describe(column, values[row])
+                )
+            )
     if problems:
-        problems.sort(key=lambda p: p[0])
+        problems.sort(key=lambda p: p.row)
+        raise BarsError("bad rows (row 1 is the first data row):", problems[:MAX_PROBLEMS])
+
+
+def checked_interval(ts: np.ndarray, tz: str, interval: str | None, position: int = 1) -> str:
+    """The bars' interval (given, or inferred), every bar checked on its grid."""
+    local = intervals.local_ns(ts, tz)
+    if interval is None:
+        interval = intervals.infer(local)
+        if interval is None:
+            if len(ts) < 2:
+                raise BarsError("one bar cannot tell its interval: give the interval")
+            raise BarsError(
+                "cannot tell the bar interval: no two bars in a row are "
+                f"{', '.join(intervals.INTERVALS)} apart (the most common step is "
+                f"{intervals.most_common_step(local)}); give the interval"
+            )
+    elif interval not in intervals.INTERVALS:
         raise BarsError(
-            "bad rows (row 1 is the first data row):",
-            [f"row {r + 1}, column {c}, value {v}: {rule}" for r, c, v, rule in problems][
-                :MAX_PROBLEMS
+            f"unknown interval {interval!r}: use one of {', '.join(intervals.INTERVALS)}"
+        )
+    off = intervals.off_grid(local, interval)
+    if off is not None:
+        raise BarsError(
+            f"bad rows for {interval} bars (row 1 is the first data row):",
+            [
+                Problem(off.rule, int(row) + 1, "ts", position, describe("ts", ts[row]))
+                for row in off.rows[:MAX_PROBLEMS]
             ],
         )
+    return interval
 
 
 def describe(column: str, value) -> str:
@@ -174,35 +127,74 @@ def describe(column: str, value) -> str:
     return repr(float(value))
 
 
-def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
+def read_parquet(path: Path | pa.NativeFile, columns: list[str] | None = None) -> pa.Table:
     """A Parquet file as a table. ParquetFile, not read_table: read_table imports Arrow's
     dataset layer, which costs a process about 270 ms and 50 MiB on its first read."""
     return pq.ParquetFile(path).read(columns=columns)
 
 
-def load(path: Path) -> Bars:
-    """Read a Parquet bars file this service wrote (already validated on import)."""
-    table = read_parquet(path, list(COLUMNS))
+def load(path: Path, expected_sha256: str = "") -> Bars:
+    """Read a Parquet bars file this service wrote (already validated on import).
+
+    With `expected_sha256`, the file's bytes are hashed as they are read, and other
+    bytes than those raise BarsChanged.
+    """
+    if expected_sha256:
+        data = Path(path).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != expected_sha256:
+            raise BarsChanged(path, expected_sha256, digest)
+        table = read_parquet(pa.BufferReader(data), list(COLUMNS))
+    else:
+        table = read_parquet(path, list(COLUMNS))
+    meta = table.schema.metadata or {}
     ts = table.column("ts").cast(pa.int64()).to_numpy()
     columns = {name: table.column(name).to_numpy() for name in COLUMNS[1:]}
-    return Bars(ts=ts.astype(np.int64), **columns)
+    return Bars(
+        ts=ts.astype(np.int64),
+        **columns,
+        interval=meta.get(b"interval", b"1m").decode(),
+        tz=meta.get(b"tz", b"UTC").decode(),
+    )
+
+
+class BarsChanged(Exception):
+    """A bars file whose bytes are not the ones recorded: it was replaced."""
+
+    def __init__(self, path: Path, expected: str, found: str) -> None:
+        super().__init__(
+            f"{Path(path).name} is not the bars file recorded (sha256 {expected[:12]}..., "
+            f"found {found[:12]}...)"
+        )
+        self.expected, self.found = expected, found
+
+
+def write_temp(bars: Bars, directory: Path) -> tuple[Path, str, int]:
+    """Write Parquet (zstd) to a new temporary file in `directory`, flushed to disk;
+    return its path, sha256 and size. The caller renames it into place (or removes it)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", suffix=".parquet", dir=directory)
+    os.close(fd)
+    try:
+        buffer = io.BytesIO()
+        pq.write_table(bars.to_table(), buffer, compression="zstd")
+        data = buffer.getbuffer()
+        with open(tmp_name, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        return Path(tmp_name), hashlib.sha256(data).hexdigest(), len(data)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
 def write(bars: Bars, path: Path) -> tuple[str, int]:
     """Write Parquet (zstd) by temp file and rename; return its sha256 and size."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(bars.to_table(), tmp_name, compression="zstd")
-        digest, size = sha256_of(Path(tmp_name))
-        with open(tmp_name, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    tmp, digest, size = write_temp(bars, path.parent)
+    os.replace(tmp, path)
     return digest, size
 
 

@@ -5,14 +5,18 @@ No figure is ever NaN or infinite: one that is undefined for a run is None, and
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
+from backtests.engine import intervals
+from backtests.engine.bars import Bars
 from backtests.engine.simulation import STARTING_CAPITAL, Simulation
 
-# Per-minute returns, annualised: 252 sessions of 390 minutes.
-PERIODS_PER_YEAR = 252 * 390
+# Trading days a year, and calendar days for markets that trade at weekends.
+TRADING_DAYS, CALENDAR_DAYS = 252, 365
 YEAR_NS = 365.25 * 24 * 3600 * 1e9
+ADJECTIVES = {"day": "daily", "week": "weekly", "month": "monthly"}
 
 FIELDS = (
     "total_return",
@@ -29,11 +33,39 @@ FIELDS = (
 )
 
 
+@dataclass(frozen=True)
+class Periods:
+    """The returns the annualised figures use, and how many such periods make a year."""
+
+    returns: np.ndarray
+    per_year: int
+    unit: str  # "day", "week" or "month"
+
+
 def bar_returns(equity: np.ndarray) -> np.ndarray:
     """Each bar's return on the previous bar's equity (the first on the starting capital)."""
     previous = np.concatenate(([STARTING_CAPITAL], equity[:-1]))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(previous > 0, equity / previous - 1, 0.0)
+
+
+def day_ends(ts: np.ndarray, tz: str) -> np.ndarray:
+    """The index of the last bar of each local date."""
+    days = intervals.local_days(ts, tz)
+    return np.flatnonzero(np.append(np.diff(days) != 0, True))
+
+
+def periods(equity: np.ndarray, bars: Bars) -> Periods:
+    """Daily returns (the equity at each date's last bar, in the bars' zone; the first on
+    the starting capital), 252 a year, or 365 when any bar is on a Saturday or Sunday;
+    for weekly and monthly bars, the bar returns, 52 or 12 a year."""
+    if bars.interval == "1w":
+        return Periods(bar_returns(equity), intervals.WEEKLY_PERIODS, "week")
+    if bars.interval == "1mo":
+        return Periods(bar_returns(equity), intervals.MONTHLY_PERIODS, "month")
+    weekend = intervals.has_weekend_bars(bars.ts, bars.tz)
+    daily = bar_returns(equity[day_ends(bars.ts, bars.tz)])
+    return Periods(daily, CALENDAR_DAYS if weekend else TRADING_DAYS, "day")
 
 
 def drawdown(equity: np.ndarray) -> np.ndarray:
@@ -54,11 +86,12 @@ def trip_returns(sim: Simulation) -> np.ndarray:
     return sells[funded] / cost[funded] - 1
 
 
-def compute(sim: Simulation, ts: np.ndarray) -> tuple[dict, dict]:
+def compute(sim: Simulation, bars: Bars) -> tuple[dict, dict]:
     """(metrics, null_reasons): every FIELDS entry, a float or None."""
     values: dict = {}
     reasons: dict = {}
     equity = sim.equity
+    ts = bars.ts
     final = float(equity[-1])
     values["total_return"] = final / STARTING_CAPITAL - 1
     years = (int(ts[-1]) - int(ts[0])) / YEAR_NS
@@ -71,19 +104,23 @@ def compute(sim: Simulation, ts: np.ndarray) -> tuple[dict, dict]:
             reasons["cagr"] = "too large to represent (a short span annualised)"
     values["max_drawdown"] = float(drawdown(equity).min())
 
-    returns = bar_returns(equity)
-    scale = math.sqrt(PERIODS_PER_YEAR)
+    period = periods(equity, bars)
+    returns = period.returns
+    scale = math.sqrt(period.per_year)
     mean = float(returns.mean())
     spread = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
     if spread > 0:
         values["sharpe"] = mean / spread * scale
     else:
-        reasons["sharpe"] = "returns do not vary (no position, or fewer than two bars)"
+        reasons["sharpe"] = (
+            f"{ADJECTIVES[period.unit]} returns do not vary (no position, or fewer than "
+            f"two {period.unit}s)"
+        )
     downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
     if downside > 0:
         values["sortino"] = mean / downside * scale
     else:
-        reasons["sortino"] = "no bar lost money"
+        reasons["sortino"] = f"no {period.unit} lost money"
 
     trips = trip_returns(sim)
     wins, losses = trips[trips > 0], trips[trips < 0]

@@ -54,6 +54,7 @@ class RunResult:
     fills: int
     code_hash: str
     duration_ms: int
+    bars_sha256: str = ""  # the bars it was computed on (checked when given)
 
 
 def code_hash() -> str:
@@ -65,10 +66,16 @@ def code_hash() -> str:
 
 
 def costs_of(slippage_fees: dict) -> Costs:
+    """The run's costs, within their bounds (simulation.py), or EngineError."""
     try:
-        return Costs(float(slippage_fees["k_spread"]), float(slippage_fees["fees_bps"]))
+        costs = Costs(float(slippage_fees["k_spread"]), float(slippage_fees["fees_bps"]))
     except (KeyError, TypeError, ValueError):
         raise EngineError("slippage_fees must have numbers k_spread and fees_bps") from None
+    problems = costs.problems()
+    if problems:
+        listed = "; ".join(f"{name} {rule}" for name, rule in problems.items())
+        raise EngineError(f"bad slippage_fees: {listed}")
+    return costs
 
 
 def run(
@@ -79,6 +86,9 @@ def run(
     should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Compute a run: read bars, signal, simulate, measure, write every artifact.
+
+    With `dataset_sha256`, the bars file must have those bytes (EngineError otherwise):
+    a run is computed on the bars it names, or not at all.
 
     `should_stop` is asked at four checkpoints (after reading the bars, after the signal,
     after the simulation and metrics, and before the artifacts are written); True there
@@ -97,20 +107,30 @@ def run(
     costs = costs_of(inputs.slippage_fees)
     if not Path(bars_path).is_file():
         raise EngineError(f"dataset {inputs.dataset_id} has no bars file ({bars_path})")
-    series = bars.load(bars_path)
+    try:
+        series = bars.load(bars_path, dataset_sha256)
+    except bars.BarsChanged as changed:
+        raise EngineError(
+            f"dataset {inputs.dataset_id}: {changed}; import the bars again"
+        ) from None
     if len(series) < 2:
         raise EngineError(f"dataset {inputs.dataset_id} has fewer than two bars")
     checkpoint(should_stop, "bars read")
     long = strategy.signal(series, **params)
     checkpoint(should_stop, "signal")
     sim = simulate(series, long, costs)
-    values, reasons = metrics.compute(sim, series.ts)
+    values, reasons = metrics.compute(sim, series)
     checkpoint(should_stop, "simulation")
     hash_ = code_hash()
     manifest = {
         "run_id": inputs.run_id,
         "inputs": {**asdict(inputs), "params": params},
-        "dataset": {"dataset_id": inputs.dataset_id, "sha256": dataset_sha256},
+        "dataset": {
+            "dataset_id": inputs.dataset_id,
+            "sha256": dataset_sha256,
+            "interval": series.interval,
+            "tz": series.tz,
+        },
         "starting_capital": STARTING_CAPITAL,
         "code_hash": hash_,
         "versions": {
@@ -133,4 +153,5 @@ def run(
         fills=len(sim.side),
         code_hash=hash_,
         duration_ms=round((time.perf_counter() - started) * 1000),
+        bars_sha256=dataset_sha256,
     )

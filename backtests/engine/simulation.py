@@ -17,6 +17,10 @@ import numpy as np
 from backtests.engine.bars import Bars
 
 STARTING_CAPITAL = 100_000.0
+# Cost bounds: a fee of 100% or more per side would turn a buy's quantity negative; a
+# slippage of more than ten bar ranges per side is no estimate of anything.
+MAX_FEES_BPS = 10_000  # exclusive
+MAX_K_SPREAD = 10.0  # inclusive
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,15 @@ class Costs:
 
     k_spread: float
     fees_bps: float
+
+    def problems(self) -> dict[str, str]:
+        """What is out of bounds, by field (empty when the costs are usable)."""
+        found = {}
+        if not 0 <= self.k_spread <= MAX_K_SPREAD:
+            found["k_spread"] = f"must be from 0 to {MAX_K_SPREAD:g}"
+        if not 0 <= self.fees_bps < MAX_FEES_BPS:
+            found["fees_bps"] = f"must be at least 0 and less than {MAX_FEES_BPS:,}"
+        return found
 
 
 @dataclass(frozen=True)

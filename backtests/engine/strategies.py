@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from backtests.engine.bars import Bars
+from backtests.engine.indicators import previous_extreme, rolling_mean
 
 
 @dataclass(frozen=True)
@@ -67,25 +67,6 @@ class ParamsError(ValueError):
 
 class UnknownStrategy(KeyError):
     """A strategy id that is not registered."""
-
-
-def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
-    """Mean of the last `window` values at each bar; NaN before there are enough."""
-    out = np.full(len(values), np.nan)
-    if len(values) >= window:
-        sums = np.cumsum(values)
-        out[window - 1] = sums[window - 1]
-        out[window:] = sums[window:] - sums[:-window]
-        out[window - 1 :] /= window
-    return out
-
-
-def previous_extreme(values: np.ndarray, window: int, reduce: Callable) -> np.ndarray:
-    """reduce() of the `window` values before each bar (not including it); NaN before."""
-    out = np.full(len(values), np.nan)
-    if len(values) > window:
-        out[window:] = reduce(sliding_window_view(values[:-1], window), axis=1)
-    return out
 
 
 def hold_between(enter: np.ndarray, exit_: np.ndarray) -> np.ndarray:

@@ -1,9 +1,11 @@
-"""Deterministic synthetic one-minute bars over a real exchange calendar (the demo's data).
+"""Deterministic synthetic bars over a real exchange calendar (the demo's data).
 
-A seeded random walk on the exchange's regular session minutes (holidays and early closes
-from `exchange_calendars`), with a plausible intraday shape: volatility and volume are
-highest at the open, lowest at midday, and rise again into the close; each session opens
-with an overnight gap. Not market data: datasets made from it are marked synthetic.
+One-minute bars: a seeded random walk on the exchange's regular session minutes (holidays
+and early closes from `exchange_calendars`), with a plausible intraday shape: volatility
+and volume are highest at the open, lowest at midday, and rise again into the close; each
+session opens with an overnight gap. Daily bars: one per session, dated at midnight in
+New York, a walk with a small drift. Not market data: datasets made from either are
+marked synthetic.
 """
 
 import functools
@@ -16,6 +18,7 @@ import numpy as np
 from backtests.engine.bars import Bars
 
 CALENDAR = "XNYS"
+ZONE = "America/New_York"
 MINUTE_VOLATILITY = 0.0006  # about 1.2% a day over 390 minutes
 OVERNIGHT_VOLATILITY = 0.008
 
@@ -70,4 +73,48 @@ def generate(symbol: str, start: date, end: date, start_price: float = 100.0) ->
         np.round(np.minimum(open_, close) * (1 - wick[1]), 2), np.minimum(open_, close)
     )
     volume = np.round(2_000 * shape * rng.lognormal(0, 0.5, n))
-    return Bars(ts=ts, open=open_, high=high, low=np.maximum(low, 0.01), close=close, volume=volume)
+    return Bars(
+        ts=ts,
+        open=open_,
+        high=high,
+        low=np.maximum(low, 0.01),
+        close=close,
+        volume=volume,
+        interval="1m",
+        tz=ZONE,
+    )
+
+
+DAILY_DRIFT = 0.0004  # about 10% a year
+DAILY_VOLATILITY = 0.012
+
+
+@functools.lru_cache(maxsize=4)
+def generate_daily(symbol: str, start: date, end: date, start_price: float = 100.0) -> Bars:
+    """One bar per session from start to end, dated at midnight New York time."""
+    calendar = exchange_calendars.get_calendar(CALENDAR, start=str(start), end=str(end))
+    sessions = calendar.schedule.index.tz_localize(ZONE).tz_convert("UTC")
+    ts = sessions.tz_localize(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
+    n = len(ts)
+    seed = int.from_bytes(hashlib.sha256(f"{symbol}:{start}:{end}:1d".encode()).digest()[:8])
+    rng = np.random.default_rng(seed)
+    returns = rng.normal(DAILY_DRIFT, DAILY_VOLATILITY, n)
+    gaps = rng.normal(0, DAILY_VOLATILITY / 3, n)
+    log_close = np.log(start_price) + np.cumsum(returns)
+    close = np.round(np.exp(log_close), 2)
+    open_ = np.round(np.exp(log_close - returns + gaps), 2)
+    wick = np.abs(rng.normal(0, DAILY_VOLATILITY / 2, (2, n)))
+    top, bottom = np.maximum(open_, close), np.minimum(open_, close)
+    high = np.maximum(np.round(top * (1 + wick[0]), 2), top)
+    low = np.minimum(np.round(bottom * (1 - wick[1]), 2), bottom)
+    volume = np.round(5_000_000 * rng.lognormal(0, 0.4, n))
+    return Bars(
+        ts=ts,
+        open=open_,
+        high=high,
+        low=np.maximum(low, 0.01),
+        close=close,
+        volume=volume,
+        interval="1d",
+        tz=ZONE,
+    )

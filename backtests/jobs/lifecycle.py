@@ -91,7 +91,12 @@ def finish_done(run_id: str, worker_id: str, result) -> bool:
         if run is None:
             return False
         fields = finished_fields(run)
-        fields.update(status=Run.Status.DONE, code_hash=result.code_hash, error="")
+        fields.update(
+            status=Run.Status.DONE,
+            code_hash=result.code_hash,
+            bars_sha256=result.bars_sha256,
+            error="",
+        )
         for key, path in result.artifacts.items():
             # Relative to ARTIFACTS_DIR, which machines may mount elsewhere.
             fields[f"{key}_path"] = f"{run_id}/{path.name}"

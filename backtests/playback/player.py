@@ -13,7 +13,13 @@ from backtests.errors import ErrorCode
 from backtests.playback import clock, frames
 from backtests.playback.consumer_base import PeerGone
 from backtests.playback.protocol import Ctrl, err_frame
-from backtests.playback.run_data import CACHE, RunData, RunNotFound, RunNotPlayable
+from backtests.playback.run_data import (
+    CACHE,
+    BarsMismatch,
+    RunData,
+    RunNotFound,
+    RunNotPlayable,
+)
 from project import metrics
 
 Send = Callable[[str], Awaitable[None]]
@@ -79,6 +85,8 @@ class Player:
                 f"run {self.run_id} is {not_done.status}: only a DONE run can be played",
                 {"status": not_done.status},
             )
+        except BarsMismatch as mismatch:
+            await self.error(ErrorCode.BARS_MISMATCH, str(mismatch), {})
         return None
 
     async def error(self, code: ErrorCode, msg: str, details: dict) -> None:

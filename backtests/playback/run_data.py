@@ -19,6 +19,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from backtests.engine import bars as engine_bars
+from backtests.engine.intervals import SECONDS
 from backtests.engine.metrics import running
 from backtests.models import Run
 from project import metrics
@@ -38,6 +39,11 @@ class RunNotPlayable(Exception):
     def __init__(self, status: str) -> None:
         super().__init__(status)
         self.status = status
+
+
+class BarsMismatch(Exception):
+    """A DONE run whose bars file is not the one it was computed on (or is gone): its
+    fills would be drawn on other prices, so it is not played."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,39 +90,74 @@ class RunData:
         return int(np.searchsorted(self.ts, ts_ns, side="left"))
 
 
-def run_files(run_id: str) -> tuple[int, Path, Path, Path]:
-    """A DONE run's speed and its bars, equity and fills files; RunNotFound or
-    RunNotPlayable."""
+@dataclass(frozen=True)
+class RunFiles:
+    """Where a DONE run's data is, and what its bars must be."""
+
+    speed: int
+    bar_seconds: int  # the dataset's interval, in seconds
+    bars_path: Path
+    bars_sha256: str  # "" for a run recorded before runs kept it: not checked
+    equity_path: Path
+    fills_path: Path
+
+
+def run_files(run_id: str) -> RunFiles:
+    """A DONE run's files; RunNotFound or RunNotPlayable.
+
+    The bars are the run's own, by the sha256 it was computed on (content-addressed:
+    `<sha256>.parquet`), which is its dataset's file unless that was changed since."""
     row = (
         Run.objects.filter(run_id=run_id)
-        .values_list("status", "speed", "dataset__bars_path", "equity_path", "fills_path")
+        .values_list(
+            "status",
+            "speed",
+            "bars_sha256",
+            "dataset__bars_path",
+            "dataset__interval",
+            "equity_path",
+            "fills_path",
+        )
         .first()
     )
     if row is None:
         raise RunNotFound(run_id)
-    status, speed, bars_path, equity_path, fills_path = row
+    status, speed, bars_sha256, bars_path, interval, equity_path, fills_path = row
     if status != Run.Status.DONE:
         raise RunNotPlayable(status)
-    artifacts = Path(settings.ARTIFACTS_DIR)
-    return (
-        speed,
-        Path(settings.DATA_DIR) / bars_path,
-        artifacts / equity_path,
-        artifacts / fills_path,
+    data, artifacts = Path(settings.DATA_DIR), Path(settings.ARTIFACTS_DIR)
+    own = data / f"{bars_sha256}.parquet"
+    return RunFiles(
+        speed=speed,
+        bar_seconds=SECONDS.get(interval, 60),
+        bars_path=own if bars_sha256 and own.is_file() else data / bars_path,
+        bars_sha256=bars_sha256,
+        equity_path=artifacts / equity_path,
+        fills_path=artifacts / fills_path,
     )
 
 
-def load(run_id: str, speed: int, bars_path: Path, equity_path: Path, fills_path: Path) -> RunData:
-    """Read a run's files into RunData (blocking: call it in a thread)."""
-    series = engine_bars.load(bars_path)
-    equity = engine_bars.read_parquet(equity_path, ["equity"]).column("equity").to_numpy()
-    fills = engine_bars.read_parquet(fills_path, ["ts", "side", "qty", "price", "fee"])
+def load(run_id: str, files: RunFiles) -> RunData:
+    """Read a run's files into RunData (blocking: call it in a thread); BarsMismatch when
+    the bars are not the run's."""
+    try:
+        series = engine_bars.load(files.bars_path, files.bars_sha256)
+    except FileNotFoundError:
+        raise BarsMismatch(f"run {run_id}: its bars file is missing") from None
+    except engine_bars.BarsChanged as changed:
+        raise BarsMismatch(f"run {run_id}: {changed}") from None
+    equity = engine_bars.read_parquet(files.equity_path, ["equity"]).column("equity").to_numpy()
+    if len(equity) != len(series):
+        raise BarsMismatch(
+            f"run {run_id} was computed on {len(equity):,} bars; its dataset now has "
+            f"{len(series):,}"
+        )
+    fills = engine_bars.read_parquet(files.fills_path, ["ts", "side", "qty", "price", "fee"])
     fill_ts = fills.column("ts").cast("int64").to_numpy()
-    steps = np.diff(series.ts)
     total_return, max_drawdown = running(equity)
     return RunData(
         run_id=run_id,
-        speed=speed,
+        speed=files.speed,
         ts=series.ts,
         open=series.open,
         high=series.high,
@@ -131,8 +172,8 @@ def load(run_id: str, speed: int, bars_path: Path, equity_path: Path, fills_path
         fill_qty=fills.column("qty").to_numpy(),
         fill_price=fills.column("price").to_numpy(),
         fill_fee=fills.column("fee").to_numpy(),
-        # One-minute bars: the bars' own time, gaps between sessions skipped.
-        bar_seconds=float(steps.min()) / 1e9 if len(steps) else 60.0,
+        # The bars' own time: gaps between sessions and weekends are skipped.
+        bar_seconds=float(files.bar_seconds),
     )
 
 
@@ -160,7 +201,7 @@ class RunCache:
         self.loading[run_id] = future
         try:
             files = await database_sync_to_async(run_files)(run_id)
-            data = await asyncio.to_thread(load, run_id, *files)
+            data = await asyncio.to_thread(load, run_id, files)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning if nobody waits

@@ -17,7 +17,13 @@ from backtests.catalog.rest import api_view, error_response
 from backtests.catalog.validation import ValidationError
 from backtests.errors import ErrorCode
 from backtests.playback import clock, frames, protocol
-from backtests.playback.run_data import CACHE, RunData, RunNotFound, RunNotPlayable
+from backtests.playback.run_data import (
+    CACHE,
+    BarsMismatch,
+    RunData,
+    RunNotFound,
+    RunNotPlayable,
+)
 from project import metrics
 
 QUERY_FIELDS = frozenset({"speed", "from"})
@@ -93,6 +99,8 @@ async def stream(request: HttpRequest, run_id: str) -> HttpResponse:
             f"run {run_id} is {not_done.status}: only a DONE run can be played",
             {"status": not_done.status},
         )
+    except BarsMismatch as mismatch:
+        return error_response(ErrorCode.BARS_MISMATCH, str(mismatch))
     start = 0 if position is None else data.bar_at(position)
     if start >= data.bars:
         return error_response(
