@@ -214,3 +214,21 @@ def test_an_empty_file_and_a_header_only_file(tmp_path) -> None:
     empty.write_text("")
     assert "the file is empty" in str(refusal(empty))
     assert "the file has no rows" in str(refusal(csv(tmp_path, [])))
+
+
+def test_a_bad_time_past_the_readers_first_block_is_named(tmp_path) -> None:
+    """Arrow infers the column's type from its first block; a later bad value still gets
+    its row named."""
+    start = np.datetime64("2023-01-03T14:30")
+    rows = [f"{start + np.timedelta64(i, 'm')}:00Z,10,11,9,10,1" for i in range(40_000)]
+    rows[35_000] = "yesterday,10,11,9,10,1"
+    message = str(refusal(csv(tmp_path, rows)))
+    assert (
+        "row 35001, column ts (file column 1), value 'yesterday': not an ISO 8601 time" in message
+    )
+
+
+def test_basic_iso_dates_are_times_too(tmp_path) -> None:
+    series = bar_files.read(csv(tmp_path, ["20230103,10,11,9,10,1", "20230104,10,11,9,10,1"]))
+    assert series.interval == "1d"
+    assert str(np.datetime64(int(series.ts[1]), "ns")) == "2023-01-04T00:00:00.000000000"

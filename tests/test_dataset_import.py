@@ -68,6 +68,7 @@ def test_the_interval_can_be_given(tmp_path) -> None:
     ("args", "field"),
     [
         (["--symbol", ""], "symbol"),
+        (["--symbol", "A" * 40], "symbol"),
         (["--symbol", "A" * 500], "symbol"),
         (["--symbol", "<b>AAPL</b>"], "symbol"),
         (["--symbol", "AAPL", "--tz", "EST5EDT-nope"], "tz"),

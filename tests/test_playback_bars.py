@@ -132,3 +132,16 @@ def test_a_legacy_run_on_bars_of_another_length_is_refused(api, done_run) -> Non
     assert (
         "was computed on 1,170 bars; its dataset now has 3,120" in response.data["error"]["message"]
     )
+
+
+async def test_a_refused_reimport_leaves_the_runs_playback_as_it_was(done_run) -> None:
+    from asgiref.sync import sync_to_async
+
+    from backtests.catalog.bars_import import DatasetInUse
+
+    before = await first_frame_or_error(done_run.run_id)
+    CACHE.clear()  # as after a restart: the run is read from disk again
+    other = synthetic.generate("EURUSD", date(2023, 3, 1), date(2023, 3, 10), 1.1)
+    with pytest.raises(DatasetInUse):
+        await sync_to_async(store_bars)("AAPL-1m", other, "EURUSD")
+    assert await first_frame_or_error(done_run.run_id) == before

@@ -77,13 +77,13 @@ def read_parquet(path: Path) -> tuple[pa.Table, dict[str, int]]:
 
 
 def read_csv(path: Path) -> tuple[pa.Table, dict[str, int]]:
-    """The required columns of a CSV file: times as text, the rest as float64."""
+    """The required columns of a CSV file: the rest as float64, times as Arrow infers
+    them (timestamps with or without an offset, dates, or text when they mix)."""
     names = header(path)
     places = match_columns(names)
     generated = [f"c{i}" for i in range(len(names))]
     wanted = [generated[places[name]] for name in COLUMNS]
     types = {column: pa.float64() for column in wanted[1:]}
-    types[wanted[0]] = pa.string()
     try:
         table = read_csv_columns(path, generated, wanted, types)
     except pa.ArrowInvalid as exc:
@@ -165,7 +165,21 @@ def diagnose(path: Path, generated: list[str], wanted: list[str], arrow_message:
     if problems:
         problems.sort(key=lambda p: p.row)
         return BarsError(BAD_ROWS, problems[:MAX_PROBLEMS])
+    position = generated.index(wanted[0]) + 1
+    try:  # the times, read as text: their refusal names the rows
+        timestamps.to_utc_ns(text.column(wanted[0]), "UTC", ts_problem(position))
+    except BarsError as refused:
+        return refused
     return BarsError(f"not a readable CSV file: {arrow_message}")
+
+
+def ts_problem(position: int) -> timestamps.Where:
+    """Problems in the time column, at its place in the file."""
+
+    def where(rule: str, row: int | None = None, value: str | None = None) -> Problem:
+        return Problem(rule, row, "ts", position, value)
+
+    return where
 
 
 def not_numbers(values: list[str | None], name: str, position: int) -> list[Problem]:
@@ -202,10 +216,7 @@ def from_table(table: pa.Table, positions: dict[str, int], tz: str, interval: st
     if table.num_rows == 0:
         raise BarsError("the file has no rows")
 
-    def where_ts(rule: str, row: int | None = None, value: str | None = None) -> Problem:
-        return Problem(rule, row, "ts", positions["ts"], value)
-
-    ts = timestamps.to_utc_ns(table.column("ts"), tz, where_ts)
+    ts = timestamps.to_utc_ns(table.column("ts"), tz, ts_problem(positions["ts"]))
     columns = {"ts": ts}
     missing = []
     for name in COLUMNS[1:]:
@@ -217,7 +228,7 @@ def from_table(table: pa.Table, positions: dict[str, int], tz: str, interval: st
         if column.null_count:
             rows = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
             missing += [Problem("missing", int(r) + 1, name, positions[name]) for r in rows[:5]]
-        columns[name] = column.to_numpy(zero_copy_only=False).astype(np.float64)
+        columns[name] = column.to_numpy()  # float64, one copy when chunked
     if missing:
         missing.sort(key=lambda p: p.row)
         raise BarsError(BAD_ROWS, missing[:MAX_PROBLEMS])

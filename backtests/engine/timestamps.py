@@ -43,6 +43,8 @@ def to_utc_ns(column: pa.ChunkedArray, tz: str, where: Where) -> np.ndarray:
         rows = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))
         raise_rows([where("missing", row=r + 1) for r in rows[:MAX_PROBLEMS]])
     kind = column.type
+    if pa.types.is_integer(kind):  # basic ISO 8601 dates (20230103), as CSV infers them
+        column, kind = column.cast(pa.string()), pa.string()
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         column = parse_text(column, where)
     elif pa.types.is_date(kind):
