@@ -26,14 +26,27 @@ class DatasetAdmin(admin.ModelAdmin):
     list_display = (
         "dataset_id",
         "symbol",
+        "interval",
         "from_date",
         "to_date",
+        "bars",
         "status",
         "synthetic",
         "size_bytes",
     )
-    list_filter = ("status", "synthetic", "symbol")
-    readonly_fields = ("bars_path", "bars_sha256", "synthetic", "size_bytes")
+    list_filter = ("status", "interval", "synthetic", "symbol")
+    # What describes the bars file comes from the file (import_bars, POST /datasets).
+    readonly_fields = (
+        "bars_path",
+        "bars_sha256",
+        "synthetic",
+        "size_bytes",
+        "interval",
+        "tz",
+        "bars",
+        "first_bar_at",
+        "last_bar_at",
+    )
     search_fields = ("dataset_id", "symbol")
     inlines = [RunInline]
 
@@ -72,6 +85,7 @@ class RunAdmin(admin.ModelAdmin):
         "created_at",
         "input_hash",
         "code_hash",
+        "bars_sha256",
         "error",
         "started_at",
         "finished_at",

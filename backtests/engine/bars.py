@@ -141,11 +141,12 @@ def read_parquet(path: Path | pa.NativeFile, columns: list[str] | None = None) -
     return pq.ParquetFile(path).read(columns=columns)
 
 
-def load(path: Path, expected_sha256: str = "") -> Bars:
+def load(path: Path, expected_sha256: str = "", interval: str = "1m", tz: str = "UTC") -> Bars:
     """Read a Parquet bars file this service wrote (already validated on import).
 
     With `expected_sha256`, the file's bytes are hashed as they are read, and other
-    bytes than those raise BarsChanged.
+    bytes than those raise BarsChanged. The interval and zone are the file's own;
+    `interval` and `tz` are for files written before files kept them.
     """
     if expected_sha256:
         data = Path(path).read_bytes()
@@ -161,8 +162,8 @@ def load(path: Path, expected_sha256: str = "") -> Bars:
     return Bars(
         ts=ts.astype(np.int64),
         **columns,
-        interval=meta.get(b"interval", b"1m").decode(),
-        tz=meta.get(b"tz", b"UTC").decode(),
+        interval=meta.get(b"interval", interval.encode()).decode(),
+        tz=meta.get(b"tz", tz.encode()).decode(),
     )
 
 

@@ -84,11 +84,15 @@ def run(
     out_dir: Path,
     dataset_sha256: str = "",
     should_stop: Callable[[], bool] | None = None,
+    *,
+    interval: str = "1m",
+    tz: str = "UTC",
 ) -> RunResult:
     """Compute a run: read bars, signal, simulate, measure, write every artifact.
 
     With `dataset_sha256`, the bars file must have those bytes (EngineError otherwise):
-    a run is computed on the bars it names, or not at all.
+    a run is computed on the bars it names, or not at all. `interval` and `tz` describe a
+    bars file written before files carried them (bars.load).
 
     `should_stop` is asked at four checkpoints (after reading the bars, after the signal,
     after the simulation and metrics, and before the artifacts are written); True there
@@ -108,7 +112,7 @@ def run(
     if not Path(bars_path).is_file():
         raise EngineError(f"dataset {inputs.dataset_id} has no bars file ({bars_path})")
     try:
-        series = bars.load(bars_path, dataset_sha256)
+        series = bars.load(bars_path, dataset_sha256, interval, tz)
     except bars.BarsChanged as changed:
         raise EngineError(
             f"dataset {inputs.dataset_id}: {changed}; import the bars again"

@@ -91,6 +91,8 @@ def compute(run: Run, worker_id: str) -> str | None:
             Path(settings.ARTIFACTS_DIR) / run_id,
             run.dataset.bars_sha256,
             should_stop=lambda: lifecycle.should_stop(run_id, worker_id),
+            interval=run.dataset.interval,
+            tz=run.dataset.tz,
         )
     except engine.Stopped:
         if lifecycle.finish(run_id, worker_id, Run.Status.CANCELLED):

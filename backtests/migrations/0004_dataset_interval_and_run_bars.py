@@ -7,10 +7,13 @@ from django.db import migrations, models
 
 
 def describe_existing_bars(apps, schema_editor):
-    """Datasets imported before intervals were known: count their bars from the file
-    (they were all checked as one-minute bars then); DONE runs record the bars that
-    their dataset has now, the ones they were computed on."""
+    """Datasets imported before intervals were known: count their bars from the file and
+    infer their interval (one-minute, as they were all taken then, when none fits); DONE
+    runs record the bars that their dataset has now, the ones they were computed on."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from backtests.engine import intervals
 
     Dataset = apps.get_model("backtests", "Dataset")
     Run = apps.get_model("backtests", "Run")
@@ -24,8 +27,14 @@ def describe_existing_bars(apps, schema_editor):
             # The service's files hold UTC timestamps: aware datetimes.
             dataset.first_bar_at, dataset.last_bar_at = ts[0].as_py(), ts[len(ts) - 1].as_py()
         dataset.bars = len(ts)
-        dataset.products = ["BARS_1M"]
-        dataset.save(update_fields=["bars", "first_bar_at", "last_bar_at", "products"])
+        local = intervals.local_ns(ts.cast(pa.int64()).to_numpy(), dataset.tz)
+        found = intervals.infer(local) or "1m"
+        if intervals.off_grid(local, found) is None:
+            dataset.interval = found
+        dataset.products = intervals.products(dataset.interval)
+        dataset.save(
+            update_fields=["bars", "first_bar_at", "last_bar_at", "interval", "products"]
+        )
         Run.objects.filter(dataset=dataset, status="DONE", bars_sha256="").update(
             bars_sha256=dataset.bars_sha256
         )
