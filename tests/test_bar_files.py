@@ -8,6 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backtests.engine import bar_files, intervals
 from backtests.engine.problems import BarsError
@@ -232,3 +234,40 @@ def test_basic_iso_dates_are_times_too(tmp_path) -> None:
     series = bar_files.read(csv(tmp_path, ["20230103,10,11,9,10,1", "20230104,10,11,9,10,1"]))
     assert series.interval == "1d"
     assert str(np.datetime64(int(series.ts[1]), "ns")) == "2023-01-04T00:00:00.000000000"
+
+
+GOOD_FILE = (
+    ",Open,High,Low,Close,Volume\n"
+    + "\n".join(f"2024-01-{d:02d},10,11,9,10.5,5" for d in range(1, 29))
+    + "\n"
+).encode()
+DEBRIS = [b'"', b",", b"\n", b"\r", b"\x00", b"\xff", b"Z", b"+05:00", b"nan", b"-", b"e9"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    edits=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.sampled_from(DEBRIS), st.booleans()),
+        min_size=1,
+        max_size=6,
+    ),
+    fmt=st.sampled_from(["csv", "parquet"]),
+)
+def test_any_damaged_file_is_refused_with_a_message(tmp_path_factory, edits, fmt) -> None:
+    """A file damaged anywhere is read or refused with BarsError, never a traceback."""
+    body = bytearray(GOOD_FILE)
+    for where, debris, replace in edits:
+        at = int(where * len(body))
+        body[at : at + (len(debris) if replace else 0)] = debris
+    path = tmp_path_factory.mktemp("fuzz") / f"bars.{fmt}"
+    path.write_bytes(bytes(body))
+    try:
+        bar_files.read(path)
+    except BarsError as refused:
+        assert str(refused)
+
+
+def test_a_stray_quote_names_its_row(tmp_path) -> None:
+    rows = ["2023-01-03,10,11,9,10,1", '2023-01-04,10,"11\r,9,10,1', "2023-01-05,10,11,9,10,1"]
+    message = str(refusal(csv(tmp_path, rows)))
+    assert "row 2" in message

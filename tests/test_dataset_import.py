@@ -123,42 +123,35 @@ def test_a_dataset_without_runs_is_replaced_and_its_old_file_removed(
     assert data_files() == [dataset.bars_path]
 
 
-def test_a_failure_between_the_file_and_the_row_changes_nothing(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("target", "name"),
+    [
+        (Dataset.objects, "update_or_create"),  # after the file is written, before the row
+        (bars_import.os, "replace"),  # after the row is saved, before the file's rename
+    ],
+)
+def test_a_failure_during_an_import_changes_nothing(tmp_path, monkeypatch, target, name):
     import_bars("X", bar_shapes.weekly(tmp_path / "w.csv"), "--symbol", "X")
     before = Dataset.objects.values().get(pk="X")
     files = data_files()
 
     def fail(*args, **kwargs):
-        raise RuntimeError("the database went away")
+        raise OSError("the disk or the database went away")
 
-    monkeypatch.setattr(Dataset.objects, "update_or_create", fail)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(target, name, fail)
+    with pytest.raises(OSError):
         import_bars("X", bar_shapes.monthly(tmp_path / "m.csv"), "--symbol", "X")
     assert Dataset.objects.values().get(pk="X") == before
     assert data_files() == files  # the new file never took a name; the old one is intact
     assert bars.sha256_of(Path(settings.DATA_DIR) / before["bars_path"])[0] == before["bars_sha256"]
 
 
-def test_a_failure_after_the_row_is_saved_rolls_it_back(tmp_path, monkeypatch) -> None:
-    import_bars("X", bar_shapes.weekly(tmp_path / "w.csv"), "--symbol", "X")
-    before = Dataset.objects.values().get(pk="X")
-    files = data_files()
-
-    def fail(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(bars_import.os, "replace", fail)
-    with pytest.raises(OSError):
-        import_bars("X", bar_shapes.monthly(tmp_path / "m.csv"), "--symbol", "X")
-    assert Dataset.objects.values().get(pk="X") == before
-    assert data_files() == files
-
-
-def test_a_run_records_the_bars_it_was_computed_on(tmp_path) -> None:
+def test_a_run_records_the_bars_it_was_computed_on(tmp_path, api) -> None:
     import_bars("W", bar_shapes.weekly(tmp_path / "w.csv"), "--symbol", "W")
     run = done_run("W", params={"fast": 3, "slow": 8})
     dataset = Dataset.objects.get(pk="W")
     assert run.bars_sha256 == dataset.bars_sha256
+    assert api.get(f"/backtests/{run.run_id}").data["bars_sha256"] == dataset.bars_sha256
     manifest = json.loads((Path(settings.ARTIFACTS_DIR) / run.manifest_path).read_text())
     assert manifest["dataset"] == {
         "dataset_id": "W",

@@ -105,6 +105,7 @@ def run_detail(run: Run) -> dict[str, Any]:
         params=run.params,
         slippage_fees=run.slippage_fees,
         code_hash=run.code_hash or None,
+        bars_sha256=run.bars_sha256 or None,
         error=run.error or None,
         started_at=timestamp(run.started_at),
         finished_at=timestamp(run.finished_at),

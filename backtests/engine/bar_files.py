@@ -114,7 +114,10 @@ def header(path: Path) -> list[str]:
         text = line.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise not_utf8(line[exc.start], exc.start, "in the header") from None
-    return next(csv.reader([text]))
+    try:
+        return next(csv.reader([text]))
+    except csv.Error as exc:
+        raise BarsError(f"the header line is not CSV: {exc}") from None
 
 
 def not_utf8(byte: int, offset: int, where: str) -> BarsError:
@@ -201,13 +204,17 @@ def ragged_rows(path: Path, width: int) -> BarsError | None:
     """The first rows whose number of fields is not the header's."""
     problems = []
     with open(path, newline="", encoding="utf-8-sig") as file:
-        for line, fields in enumerate(csv.reader(file)):
-            if line and fields and len(fields) != width:
-                problems.append(
-                    Problem(f"has {len(fields)} fields, the header has {width}", row=line)
-                )
-                if len(problems) == MAX_PROBLEMS:
-                    break
+        reader = csv.reader(file)
+        try:
+            for line, fields in enumerate(reader):
+                if line and fields and len(fields) != width:
+                    problems.append(
+                        Problem(f"has {len(fields)} fields, the header has {width}", row=line)
+                    )
+                    if len(problems) == MAX_PROBLEMS:
+                        break
+        except csv.Error as exc:  # a stray quote or line break: the row it is in
+            problems.append(Problem(f"is not CSV: {exc}", row=reader.line_num - 1))
     return BarsError(BAD_ROWS, problems) if problems else None
 
 

@@ -66,23 +66,24 @@ def generate(symbol: str, start: date, end: date, start_price: float = 100.0) ->
     close = np.round(np.exp(log_close), 2)
     open_ = np.round(np.exp(log_close - steps), 2)  # where the minute started, after a gap
     wick = np.abs(rng.normal(0, MINUTE_VOLATILITY / 2, (2, n))) * shape
-    high = np.maximum(
-        np.round(np.maximum(open_, close) * (1 + wick[0]), 2), np.maximum(open_, close)
-    )
-    low = np.minimum(
-        np.round(np.minimum(open_, close) * (1 - wick[1]), 2), np.minimum(open_, close)
-    )
     volume = np.round(2_000 * shape * rng.lognormal(0, 0.5, n))
-    return Bars(
-        ts=ts,
-        open=open_,
-        high=high,
-        low=np.maximum(low, 0.01),
-        close=close,
-        volume=volume,
-        interval="1m",
-        tz=ZONE,
-    )
+    return priced_bars(ts, open_, close, wick, volume, "1m")
+
+
+def priced_bars(
+    ts: np.ndarray,
+    open_: np.ndarray,
+    close: np.ndarray,
+    wick: np.ndarray,
+    volume: np.ndarray,
+    interval: str,
+) -> Bars:
+    """Bars whose highs and lows reach `wick` (two rows of fractions) beyond the open and
+    close, in cents, never below one cent."""
+    top, bottom = np.maximum(open_, close), np.minimum(open_, close)
+    high = np.maximum(np.round(top * (1 + wick[0]), 2), top)
+    low = np.maximum(np.minimum(np.round(bottom * (1 - wick[1]), 2), bottom), 0.01)
+    return Bars(ts, open_, high, low, close, volume, interval=interval, tz=ZONE)
 
 
 DAILY_DRIFT = 0.0004  # about 10% a year
@@ -104,17 +105,5 @@ def generate_daily(symbol: str, start: date, end: date, start_price: float = 100
     close = np.round(np.exp(log_close), 2)
     open_ = np.round(np.exp(log_close - returns + gaps), 2)
     wick = np.abs(rng.normal(0, DAILY_VOLATILITY / 2, (2, n)))
-    top, bottom = np.maximum(open_, close), np.minimum(open_, close)
-    high = np.maximum(np.round(top * (1 + wick[0]), 2), top)
-    low = np.minimum(np.round(bottom * (1 - wick[1]), 2), bottom)
     volume = np.round(5_000_000 * rng.lognormal(0, 0.4, n))
-    return Bars(
-        ts=ts,
-        open=open_,
-        high=high,
-        low=np.maximum(low, 0.01),
-        close=close,
-        volume=volume,
-        interval="1d",
-        tz=ZONE,
-    )
+    return priced_bars(ts, open_, close, wick, volume, "1d")
