@@ -65,3 +65,51 @@ def oracle_simulation(bars: Bars, long: list[bool], costs: Costs):
                 qty, holding = 0.0, False
         equity.append(qty * bars.close[t] if holding else cash)
     return fills, equity
+
+
+def oracle_exposure(bars: Bars, targets: list[float], costs: Costs):
+    """Fills and equity for target exposures, one bar at a time, from docs/engine.md."""
+    f = costs.fees_bps / 10_000
+    cash, qty, held = STARTING_CAPITAL, 0.0, 0.0
+    fills, equity, stopped = [], [], None
+    for t in range(len(bars)):
+        if t >= 1:
+            wanted = 0.0 if stopped is not None else float(targets[t - 1])
+            if wanted != held:
+                held = wanted
+                fill = oracle_order(bars, t, wanted, cash, qty, costs.k_spread, f)
+                if fill is not None:
+                    side, traded, price, new_qty = fill
+                    fee = traded * price * f
+                    cash -= (new_qty - qty) * price + fee
+                    qty = new_qty
+                    fills.append((t, side, traded, price, fee))
+        equity.append(cash + qty * bars.close[t])
+        if stopped is None and equity[-1] <= 0:
+            stopped = t
+    return fills, equity
+
+
+def oracle_order(bars: Bars, t: int, target: float, cash: float, qty: float, k: float, f: float):
+    """(side, traded, price, new quantity) of the order at bar t's open, or None."""
+    open_ = bars.open[t]
+    equity_at_open = cash + qty * open_
+    if equity_at_open <= 0 and target != 0:
+        return None
+    buy = target * equity_at_open > qty * open_
+    slip = k * (bars.high[t - 1] - bars.low[t - 1])
+    price = open_ + slip if buy else max(open_ - slip, 0.0)
+    if price == 0:
+        if qty <= 0:
+            return None
+        new_qty = 0.0
+    else:
+        # After the order, the position is worth `target` x the equity left after its fee.
+        equity, value = cash + qty * price, qty * price
+        fee_sign = 1 if buy else -1
+        new_qty = target * (equity + fee_sign * f * value) / (1 + fee_sign * target * f) / price
+        if (new_qty > qty) != buy:
+            return None
+    if new_qty == qty:
+        return None
+    return (1 if buy else -1), abs(new_qty - qty), price, new_qty

@@ -9,14 +9,14 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from backtests.engine import metrics, strategies
 from backtests.engine.bars import Bars
 from backtests.engine.intervals import MINUTE_NS
 from backtests.engine.simulation import Costs, simulate
-from tests.engine_oracle import oracle_signal, oracle_simulation
+from tests.engine_oracle import oracle_exposure, oracle_signal, oracle_simulation
 
 T0 = 1_672_756_200 * 10**9  # 2023-01-03T14:30:00Z
 
@@ -72,6 +72,16 @@ PARAMS = st.one_of(
 )
 
 
+def assert_same_as_oracle(sim, fills, equity) -> None:
+    """The engine's fills and equity are the oracle's (1e-9 relative)."""
+    assert sim.fill_bar.tolist() == [f[0] for f in fills]
+    assert sim.side.tolist() == [f[1] for f in fills]
+    np.testing.assert_allclose(sim.qty, [f[2] for f in fills], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(sim.price, [f[3] for f in fills], rtol=1e-12)
+    np.testing.assert_allclose(sim.fee, [f[4] for f in fills], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(sim.equity, equity, rtol=1e-9, atol=1e-6)
+
+
 @settings(max_examples=200, deadline=None)
 @given(bars=bar_series(), choice=PARAMS, costs=costs_strategy)
 def test_engine_matches_the_bar_by_bar_oracle(bars: Bars, choice, costs: Costs) -> None:
@@ -79,13 +89,33 @@ def test_engine_matches_the_bar_by_bar_oracle(bars: Bars, choice, costs: Costs) 
     long = strategies.signal(strategy_id, params, bars)
     assert long.tolist() == oracle_signal(strategy_id, params, bars)
     sim = simulate(bars, long, costs)
-    fills, equity = oracle_simulation(bars, long.tolist(), costs)
-    assert sim.fill_bar.tolist() == [f[0] for f in fills]
-    assert sim.side.tolist() == [f[1] for f in fills]
-    np.testing.assert_allclose(sim.qty, [f[2] for f in fills], rtol=1e-9)
-    np.testing.assert_allclose(sim.price, [f[3] for f in fills], rtol=1e-12)
-    np.testing.assert_allclose(sim.fee, [f[4] for f in fills], rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(sim.equity, equity, rtol=1e-9, atol=1e-9)
+    assert_same_as_oracle(sim, *oracle_exposure(bars, long.tolist(), costs))
+
+
+TARGETS = st.sampled_from([-1.0, -0.5, -0.25, 0.0, 0.3, 0.5, 1.0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(bars=bar_series(), data=st.data(), costs=costs_strategy)
+def test_target_exposures_match_the_oracle(bars: Bars, data, costs: Costs) -> None:
+    """Long, short and sized positions on random bars and random targets."""
+    targets = data.draw(st.lists(TARGETS, min_size=len(bars), max_size=len(bars)))
+    sim = simulate(bars, np.array(targets), costs)
+    fills, equity = oracle_exposure(bars, targets, costs)
+    assert_same_as_oracle(sim, fills, equity)
+
+
+@settings(max_examples=200, deadline=None)
+@given(bars=bar_series(), choice=PARAMS, costs=costs_strategy)
+def test_long_flat_targets_are_the_long_only_engine(bars: Bars, choice, costs: Costs) -> None:
+    """Targets of 0 and 1 give the long/flat engine's fills and equity, costs included
+    (until a sell at a price of 0 leaves nothing, where that engine kept trading dust)."""
+    strategy_id, params = choice
+    long = oracle_signal(strategy_id, params, bars)
+    old_fills, old_equity = oracle_simulation(bars, long, costs)
+    assume(min(old_equity) > 0)
+    sim = simulate(bars, np.array(long), costs)
+    assert_same_as_oracle(sim, old_fills, old_equity)
 
 
 @settings(max_examples=100, deadline=None)
@@ -159,8 +189,10 @@ def test_metrics_of_the_hand_case() -> None:
     final = 100_000 / (11.0 * 1.001) * 11.25 * 0.999
     assert values["total_return"] == pytest.approx(final / 100_000 - 1)
     assert values["hit_rate"] == 1.0 and values["avg_loss"] is None
-    assert reasons["avg_loss"] == "no losing round trip"
-    assert values["avg_win"] == pytest.approx(final / 100_000 - 1)
+    assert reasons["avg_loss"] == "no losing trade"
+    # A trade's return: its PnL (both fees in) over the entry's notional, qty x price.
+    entry_notional = 100_000 / 1.001
+    assert values["avg_win"] == pytest.approx((final - 100_000) / entry_notional)
     assert values["fees_paid"] == pytest.approx(sum(sim.fee))
     slippage = sum(sim.slippage)
     assert values["slippage_share"] == pytest.approx(slippage / (slippage + sum(sim.fee)))

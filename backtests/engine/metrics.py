@@ -12,6 +12,7 @@ import numpy as np
 from backtests.engine import intervals
 from backtests.engine.bars import Bars
 from backtests.engine.simulation import STARTING_CAPITAL, Simulation
+from backtests.engine.trades import closed_returns
 
 # Trading days a year, and calendar days for markets that trade at weekends.
 TRADING_DAYS, CALENDAR_DAYS = 252, 365
@@ -74,18 +75,6 @@ def drawdown(equity: np.ndarray) -> np.ndarray:
     return equity / peak - 1
 
 
-def trip_returns(sim: Simulation) -> np.ndarray:
-    """The return of each closed round trip, costs included.
-
-    A trip entered with no capital left (equity wiped out earlier) has no return: left out.
-    """
-    buys = sim.qty[sim.side > 0] * sim.price[sim.side > 0] + sim.fee[sim.side > 0]
-    sells = sim.qty[sim.side < 0] * sim.price[sim.side < 0] - sim.fee[sim.side < 0]
-    cost = buys[: len(sells)]
-    funded = cost > 0
-    return sells[funded] / cost[funded] - 1
-
-
 def compute(sim: Simulation, bars: Bars) -> tuple[dict, dict]:
     """(metrics, null_reasons): every FIELDS entry, a float or None."""
     values: dict = {}
@@ -95,8 +84,15 @@ def compute(sim: Simulation, bars: Bars) -> tuple[dict, dict]:
     final = float(equity[-1])
     values["total_return"] = final / STARTING_CAPITAL - 1
     years = (int(ts[-1]) - int(ts[0])) / YEAR_NS
+    if sim.stopped_at is not None:
+        reasons["trading"] = (
+            f"the equity fell to zero or below at bar {sim.stopped_at}: the position was "
+            "closed at the next open and nothing traded after"
+        )
     if years <= 0:
         reasons["cagr"] = "the bars span no time"
+    elif final <= 0:
+        reasons["cagr"] = "the final equity is zero or below"
     else:
         try:
             values["cagr"] = (final / STARTING_CAPITAL) ** (1 / years) - 1
@@ -122,22 +118,22 @@ def compute(sim: Simulation, bars: Bars) -> tuple[dict, dict]:
     else:
         reasons["sortino"] = f"no {period.unit} lost money"
 
-    trips = trip_returns(sim)
-    wins, losses = trips[trips > 0], trips[trips < 0]
-    if len(trips):
-        values["hit_rate"] = len(wins) / len(trips)
+    closed = closed_returns(sim)
+    wins, losses = closed[closed > 0], closed[closed < 0]
+    if len(closed):
+        values["hit_rate"] = len(wins) / len(closed)
     else:
-        reasons["hit_rate"] = "no closed round trip"
+        reasons["hit_rate"] = "no closed trade"
     if len(wins):
         values["avg_win"] = float(wins.mean())
     else:
-        reasons["avg_win"] = "no winning round trip"
+        reasons["avg_win"] = "no winning trade"
     if len(losses):
         values["avg_loss"] = float(losses.mean())
     else:
-        reasons["avg_loss"] = "no losing round trip"
+        reasons["avg_loss"] = "no losing trade"
 
-    notional = float(np.sum(sim.qty * sim.price))
+    notional = float(np.sum(sim.qty * sim.price))  # both sides, long or short
     values["turnover"] = notional / float(equity.mean()) if equity.mean() > 0 else None
     if values["turnover"] is None:
         del values["turnover"]

@@ -120,9 +120,9 @@ def run(
     if len(series) < 2:
         raise EngineError(f"dataset {inputs.dataset_id} has fewer than two bars")
     checkpoint(should_stop, "bars read")
-    long = strategy.signal(series, **params)
+    target = strategy.signal(series, **params)
     checkpoint(should_stop, "signal")
-    sim = simulate(series, long, costs)
+    sim = simulate(series, target, costs)
     values, reasons = metrics.compute(sim, series)
     checkpoint(should_stop, "simulation")
     hash_ = code_hash()

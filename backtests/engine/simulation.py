@@ -1,13 +1,18 @@
-"""Turn a strategy's `long` array into fills and an equity curve (docs/engine.md).
+"""Turn a strategy's target exposures into fills and an equity curve (docs/engine.md).
 
-The rules, the same for every strategy: a signal taken on bar t's close fills at bar
-t+1's open (a signal on the last bar never fills); long or flat, fully invested, with
-fractional quantities; fees are notional x fees_bps / 10,000 per side; slippage is
-k_spread x the signal bar's high-low range per unit, against the trader (a sell price
-never goes below 0); equity is marked at every bar's close.
+The rules, the same for every strategy: a target is the fraction of equity to hold,
+positive long, negative short, in [-1, 1] (a boolean array means 1 or 0). The target
+decided on bar t's close fills at bar t+1's open (one on the last bar never fills); there
+is an order only where the target changes. The order takes the position to the target
+value, counted on the equity left after the order's own fee: a buy from flat to 1 spends
+all the cash, fee included, as a long/flat account would. Fees are notional x
+fees_bps / 10,000; slippage is k_spread x the signal bar's high-low range per unit,
+against the trader (a sell price never goes below 0). Equity is cash + quantity x close
+at every bar (a short's quantity is negative). At the first close where equity is zero
+or below, the position is closed at the next open and the run trades no more.
 
-Vectorised: a round trip multiplies the cash by sell(1 - f) / (buy(1 + f)), so the cash
-before each entry is a cumulative product and every bar's equity is gathered from it.
+The state (cash, quantity) changes only at orders, so the loop runs over the orders, not
+the bars; every bar's equity is then gathered from the state in force at it.
 """
 
 from dataclasses import dataclass
@@ -42,7 +47,8 @@ class Costs:
 
 @dataclass(frozen=True)
 class Simulation:
-    """Per bar: equity and position at the close. Per fill: where, which side, how much."""
+    """Per bar: equity and position (signed quantity) at the close. Per fill: where, which
+    side, how much (unsigned), at what price and cost."""
 
     equity: np.ndarray
     position: np.ndarray
@@ -52,6 +58,21 @@ class Simulation:
     price: np.ndarray
     slippage: np.ndarray  # money: qty x |price - open|
     fee: np.ndarray  # money
+    stopped_at: int | None = None  # the bar whose close left no equity, if one did
+
+
+@dataclass(frozen=True)
+class Fills:
+    """The orders' fills, and the state (cash, quantity) each one leaves."""
+
+    bar: np.ndarray
+    side: np.ndarray
+    qty: np.ndarray
+    price: np.ndarray
+    slippage: np.ndarray
+    fee: np.ndarray
+    cash: np.ndarray
+    held: np.ndarray  # the signed quantity held after the fill
 
 
 def spread_estimate(bars: Bars) -> np.ndarray:
@@ -59,43 +80,85 @@ def spread_estimate(bars: Bars) -> np.ndarray:
     return bars.high - bars.low
 
 
-def simulate(bars: Bars, long: np.ndarray, costs: Costs) -> Simulation:
-    """Fills and equity for the wanted positions `long` (one bool per bar)."""
-    n = len(bars)
-    held = np.zeros(n, dtype=np.int8)
-    held[1:] = long[:-1]  # the position during bar t, from its open
-    change = np.diff(held, prepend=np.int8(0))
-    fill_bar = np.flatnonzero(change)
-    side = change[fill_bar].astype(np.int8)
+def held_targets(target: np.ndarray) -> np.ndarray:
+    """The target in force from each bar's open: the one decided at the bar before."""
+    held = np.zeros(len(target))
+    held[1:] = np.asarray(target, dtype=np.float64)[:-1]
+    return held
+
+
+def value_after(target: float, equity: float, held: float, fee_rate: float, buy: bool) -> float:
+    """The position's value after an order at one price: `target` x the equity left after
+    the order's fee, solved for (`equity` and `held`, the position's value, before it)."""
+    if buy:
+        return target * (equity + fee_rate * held) / (1 + target * fee_rate)
+    return target * (equity - fee_rate * held) / (1 - target * fee_rate)
+
+
+def run_orders(bars: Bars, held: np.ndarray, costs: Costs) -> Fills:
+    """Fill every change of the held target, in order (a loop over the orders)."""
     fee_rate = costs.fees_bps / 10_000
-    slip = costs.k_spread * spread_estimate(bars)[fill_bar - 1]
-    opens = bars.open[fill_bar]
-    price = np.where(side > 0, opens + slip, np.maximum(opens - slip, 0.0))
+    changes = np.flatnonzero(np.diff(held, prepend=0.0))
+    opens = bars.open[changes]
+    slips = costs.k_spread * spread_estimate(bars)[changes - 1] if len(changes) else opens
+    rows = []
+    cash, qty = STARTING_CAPITAL, 0.0
+    for bar, target, open_, slip in zip(
+        changes.tolist(), held[changes].tolist(), opens.tolist(), slips.tolist(), strict=True
+    ):
+        if cash + qty * open_ <= 0 and target != 0.0:
+            continue  # nothing left to trade with (a close still goes through)
+        buy = target * (cash + qty * open_) > qty * open_
+        price = open_ + slip if buy else max(open_ - slip, 0.0)
+        if price == 0.0:
+            if qty <= 0:
+                continue  # no one sells short at a price of 0
+            new_qty = 0.0  # a sell at 0 closes the long, for nothing
+        else:
+            value = value_after(target, cash + qty * price, qty * price, fee_rate, buy)
+            new_qty = value / price
+            if (new_qty > qty) != buy:
+                continue  # the costs would turn the order around: no order
+        traded = abs(new_qty - qty)
+        if traded == 0.0:
+            continue
+        fee = traded * price * fee_rate
+        cash -= (new_qty - qty) * price + fee
+        qty = new_qty
+        rows.append(
+            (bar, 1 if buy else -1, traded, price, traded * abs(price - open_), fee, cash, qty)
+        )
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 8
+    return Fills(*(np.array(column, dtype=np.float64) for column in columns))
 
-    buys, sells = fill_bar[side > 0], fill_bar[side < 0]
-    buy_price, sell_price = price[side > 0], price[side < 0]
-    closed = len(sells)
-    growth = sell_price * (1 - fee_rate) / (buy_price[:closed] * (1 + fee_rate))
-    cash_before = STARTING_CAPITAL * np.concatenate(([1.0], np.cumprod(growth)))
-    entry_qty = cash_before[: len(buys)] / (buy_price * (1 + fee_rate))
 
-    bar = np.arange(n)
-    trip = np.searchsorted(buys, bar, side="right") - 1  # last entry at or before bar
-    exit_bar = np.append(sells, n)  # an open trip exits "after the end"
-    holding = (trip >= 0) & (bar < exit_bar[np.maximum(trip, 0)])
-    qty_held = np.where(trip >= 0, entry_qty[np.maximum(trip, 0)] if len(buys) else 0.0, 0.0)
-    position = np.where(holding, qty_held, 0.0)
-    cash = cash_before[np.searchsorted(sells, bar, side="right")]
-    equity = np.where(holding, position * bars.close, cash)
+def mark(bars: Bars, fills: Fills) -> tuple[np.ndarray, np.ndarray]:
+    """Every bar's equity and position at its close, from the state each fill left."""
+    state = np.searchsorted(fills.bar, np.arange(len(bars)), side="right")  # 0: no fill yet
+    cash = np.concatenate(([STARTING_CAPITAL], fills.cash))[state]
+    position = np.concatenate(([0.0], fills.held))[state]
+    return cash + position * bars.close, position
 
-    qty = entry_qty[np.cumsum(side > 0) - 1] if len(fill_bar) else np.zeros(0)
+
+def simulate(bars: Bars, target: np.ndarray, costs: Costs) -> Simulation:
+    """Fills and equity for the target exposures (one per bar, in [-1, 1])."""
+    held = held_targets(target)
+    fills = run_orders(bars, held, costs)
+    equity, position = mark(bars, fills)
+    broke = np.flatnonzero(equity <= 0)
+    stopped_at = int(broke[0]) if len(broke) else None
+    if stopped_at is not None:
+        held[stopped_at + 1 :] = 0.0  # close at the next open; no order after
+        fills = run_orders(bars, held, costs)
+        equity, position = mark(bars, fills)
     return Simulation(
         equity=equity,
         position=position,
-        fill_bar=fill_bar,
-        side=side,
-        qty=qty,
-        price=price,
-        slippage=qty * np.abs(price - opens),
-        fee=qty * price * fee_rate,
+        fill_bar=fills.bar.astype(np.int64),
+        side=fills.side.astype(np.int8),
+        qty=fills.qty,
+        price=fills.price,
+        slippage=fills.slippage,
+        fee=fills.fee,
+        stopped_at=stopped_at,
     )
