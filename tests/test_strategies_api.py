@@ -16,7 +16,15 @@ def test_strategies_lists_every_strategy_with_defaults_and_bounds(api) -> None:
     response = api.get("/strategies")
     assert response.status_code == 200
     items = {item["strategy_id"]: item for item in response.data["items"]}
-    assert set(items) == {"sma_crossover", "buy_and_hold", "mean_reversion", "momentum", "breakout"}
+    assert set(items) == {
+        "sma_crossover",
+        "sma_long_short",
+        "buy_and_hold",
+        "mean_reversion",
+        "momentum",
+        "breakout",
+        "trailing_stop",
+    }
     fast = items["sma_crossover"]["params"]["fast"]
     assert (fast["type"], fast["default"], fast["minimum"]) == ("integer", 20, 1)
     assert items["sma_crossover"]["constraints"] == ["fast must be less than slow"]

@@ -1,8 +1,10 @@
 """The engine's one entry point: a run's inputs and bars file in, artifacts and metrics out."""
 
 import hashlib
+import logging
 import platform
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +17,7 @@ from backtests.engine import artifacts, bars, metrics, strategies
 from backtests.engine.simulation import STARTING_CAPITAL, Costs, simulate
 
 ENGINE_DIR = Path(__file__).resolve().parent
+logger = logging.getLogger(__name__)
 
 
 class EngineError(Exception):
@@ -63,6 +66,22 @@ def code_hash() -> str:
     for path in sorted(ENGINE_DIR.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+def strategy_targets(strategy, series, params: dict, costs: Costs) -> np.ndarray:
+    """The strategy's targets; its own failure (an exception in it, a bad output) is the
+    run's EngineError naming the strategy, where in its code, and why."""
+    try:
+        return strategy.targets(series, params, costs)
+    except strategies.StrategyOutputError as exc:
+        raise EngineError(str(exc)) from None
+    except Exception as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        logger.warning("strategy %s failed", strategy.strategy_id, exc_info=True)
+        raise EngineError(
+            f"strategy {strategy.strategy_id} raised {type(exc).__name__}{where}: {exc}"
+        ) from None
 
 
 def costs_of(slippage_fees: dict) -> Costs:
@@ -120,7 +139,7 @@ def run(
     if len(series) < 2:
         raise EngineError(f"dataset {inputs.dataset_id} has fewer than two bars")
     checkpoint(should_stop, "bars read")
-    target = strategy.signal(series, **params)
+    target = strategy_targets(strategy, series, params, costs)
     checkpoint(should_stop, "signal")
     sim = simulate(series, target, costs)
     values, reasons = metrics.compute(sim, series)

@@ -95,6 +95,26 @@ def value_after(target: float, equity: float, held: float, fee_rate: float, buy:
     return target * (equity - fee_rate * held) / (1 - target * fee_rate)
 
 
+def order(
+    cash: float, qty: float, target: float, open_: float, slip: float, fee_rate: float
+) -> tuple[int, float, float, float] | None:
+    """The order that takes the position to `target` at an open: (side, quantity after,
+    price, fee), or None when there is none (docs/engine.md, the order's size)."""
+    if cash + qty * open_ <= 0 and target != 0.0:
+        return None  # nothing left to trade with (a close still goes through)
+    buy = target * (cash + qty * open_) > qty * open_
+    price = open_ + slip if buy else max(open_ - slip, 0.0)
+    if price == 0.0:
+        if qty <= 0:
+            return None  # no one sells short at a price of 0
+        new_qty = 0.0  # a sell at 0 closes the long, for nothing
+    else:
+        new_qty = value_after(target, cash + qty * price, qty * price, fee_rate, buy) / price
+        if (new_qty > qty) != buy or new_qty == qty:
+            return None  # the costs would turn the order around, or nothing to trade
+    return (1 if buy else -1), new_qty, price, abs(new_qty - qty) * price * fee_rate
+
+
 def run_orders(bars: Bars, held: np.ndarray, costs: Costs) -> Fills:
     """Fill every change of the held target, in order (a loop over the orders)."""
     fee_rate = costs.fees_bps / 10_000
@@ -106,28 +126,14 @@ def run_orders(bars: Bars, held: np.ndarray, costs: Costs) -> Fills:
     for bar, target, open_, slip in zip(
         changes.tolist(), held[changes].tolist(), opens.tolist(), slips.tolist(), strict=True
     ):
-        if cash + qty * open_ <= 0 and target != 0.0:
-            continue  # nothing left to trade with (a close still goes through)
-        buy = target * (cash + qty * open_) > qty * open_
-        price = open_ + slip if buy else max(open_ - slip, 0.0)
-        if price == 0.0:
-            if qty <= 0:
-                continue  # no one sells short at a price of 0
-            new_qty = 0.0  # a sell at 0 closes the long, for nothing
-        else:
-            value = value_after(target, cash + qty * price, qty * price, fee_rate, buy)
-            new_qty = value / price
-            if (new_qty > qty) != buy:
-                continue  # the costs would turn the order around: no order
-        traded = abs(new_qty - qty)
-        if traded == 0.0:
+        filled = order(cash, qty, target, open_, slip, fee_rate)
+        if filled is None:
             continue
-        fee = traded * price * fee_rate
+        side, new_qty, price, fee = filled
+        traded = abs(new_qty - qty)
         cash -= (new_qty - qty) * price + fee
         qty = new_qty
-        rows.append(
-            (bar, 1 if buy else -1, traded, price, traded * abs(price - open_), fee, cash, qty)
-        )
+        rows.append((bar, side, traded, price, traded * abs(price - open_), fee, cash, qty))
     columns = list(zip(*rows, strict=True)) if rows else [()] * 8
     return Fills(*(np.array(column, dtype=np.float64) for column in columns))
 

@@ -1,8 +1,10 @@
-"""The strategy registry: each strategy's rule, parameter schema, and its signal.
+"""The strategy registry: each strategy's rule, parameter schema and targets.
 
-A strategy maps bars to a boolean array `long`: `long[t]` is the position wanted from the
-close of bar t (True: fully invested, False: flat). The simulation fills the change at
-bar t+1's open (docs/engine.md). Signals are vectorised: no Python loop over bars.
+A strategy maps bars to **target exposures**, one per bar: the fraction of equity to hold
+from bar t's close, positive long, negative short, in [-1, 1] (a boolean array means long
+or flat). The simulation fills a change at bar t+1's open (docs/engine.md). Strategies are
+registered with `backtests.engine.api.strategy`, the built-ins (builtins.py) like any
+other; their output is checked here, so that a bad one ends its run with a message.
 """
 
 import math
@@ -12,7 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from backtests.engine.bars import Bars
-from backtests.engine.indicators import previous_extreme, rolling_mean
+from backtests.engine.simulation import Costs
+
+NO_COSTS = Costs(0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -43,9 +47,11 @@ class Strategy:
     strategy_id: str
     rule: str
     params: dict[str, Param]
-    signal: Callable[..., np.ndarray]
+    # (bars, params, costs) -> the raw targets; costs matter to bar-by-bar strategies only
+    compute: Callable[[Bars, dict, Costs], np.ndarray]
     # Rules across parameters: (check, message) pairs.
     constraints: tuple[tuple[Callable[[dict], bool], str], ...] = field(default=())
+    module: str = ""
 
     def describe(self) -> dict:
         """The strategy as GET /strategies lists it."""
@@ -55,6 +61,10 @@ class Strategy:
             "params": {name: param.describe() for name, param in self.params.items()},
             "constraints": [message for _, message in self.constraints],
         }
+
+    def targets(self, bars: Bars, params: dict, costs: Costs = NO_COSTS) -> np.ndarray:
+        """The strategy's target exposures over bars, checked (StrategyOutputError)."""
+        return checked_targets(self.strategy_id, self.compute(bars, params, costs), len(bars))
 
 
 class ParamsError(ValueError):
@@ -69,96 +79,58 @@ class UnknownStrategy(KeyError):
     """A strategy id that is not registered."""
 
 
-def hold_between(enter: np.ndarray, exit_: np.ndarray) -> np.ndarray:
-    """Long from each bar where `enter` holds until the next bar where `exit_` holds.
-
-    An exit wins over an entry on the same bar. Vectorised: the state at each bar is the
-    last event seen (an entry or an exit), carried forward.
-    """
-    event = np.where(exit_, 0, np.where(enter, 1, -1))
-    positions = np.where(event >= 0, np.arange(len(event)), -1)
-    last = np.maximum.accumulate(positions)
-    state = np.where(last >= 0, event[np.maximum(last, 0)], 0)
-    return state == 1
+class StrategyOutputError(ValueError):
+    """A strategy returned something that is not one target per bar in [-1, 1]."""
 
 
-def sma_crossover(bars: Bars, fast: int, slow: int) -> np.ndarray:
-    """Long while the fast SMA of closes is above the slow SMA."""
-    return rolling_mean(bars.close, fast) > rolling_mean(bars.close, slow)
+class DuplicateStrategy(ValueError):
+    """Two strategies with one id."""
 
 
-def buy_and_hold(bars: Bars) -> np.ndarray:
-    """Long from the first bar's close to the end."""
-    return np.ones(len(bars), dtype=bool)
+REGISTRY: dict[str, Strategy] = {}
 
 
-def mean_reversion(bars: Bars, window: int, band: float) -> np.ndarray:
-    """Enter when the close is `band` below its SMA; exit when it is back at the SMA."""
-    mean = rolling_mean(bars.close, window)
-    return hold_between(bars.close < mean * (1 - band), bars.close >= mean)
+def register(strategy: Strategy) -> None:
+    """Add a strategy to the registry; DuplicateStrategy if its id is taken."""
+    taken = REGISTRY.get(strategy.strategy_id)
+    if taken is not None:
+        raise DuplicateStrategy(
+            f"strategy id {strategy.strategy_id!r} is defined twice: in {taken.module} and "
+            f"in {strategy.module}"
+        )
+    REGISTRY[strategy.strategy_id] = strategy
 
 
-def momentum(bars: Bars, lookback: int) -> np.ndarray:
-    """Long while the close is above the close `lookback` bars earlier."""
-    long = np.zeros(len(bars), dtype=bool)
-    long[lookback:] = bars.close[lookback:] > bars.close[:-lookback]
-    return long
-
-
-def breakout(bars: Bars, channel: int) -> np.ndarray:
-    """Enter on a close above the previous `channel` bars' highest high; exit on a close
-    below their lowest low (a Donchian channel)."""
-    upper = previous_extreme(bars.high, channel, np.max)
-    lower = previous_extreme(bars.low, channel, np.min)
-    return hold_between(bars.close > upper, bars.close < lower)
-
-
-REGISTRY: dict[str, Strategy] = {
-    s.strategy_id: s
-    for s in [
-        Strategy(
-            "sma_crossover",
-            "Long while SMA(fast) of closes > SMA(slow); flat otherwise and until `slow` "
-            "bars exist.",
-            {
-                "fast": Param(int, 20, 1, 10_000, "bars in the fast moving average"),
-                "slow": Param(int, 50, 2, 20_000, "bars in the slow moving average"),
-            },
-            sma_crossover,
-            ((lambda p: p["fast"] < p["slow"], "fast must be less than slow"),),
-        ),
-        Strategy(
-            "buy_and_hold",
-            "Long from the first bar's close (filled at the second bar's open) to the end: "
-            "the benchmark.",
-            {},
-            buy_and_hold,
-        ),
-        Strategy(
-            "mean_reversion",
-            "Enter long when the close is more than `band` (a fraction) below SMA(window); "
-            "exit when the close is back at or above it.",
-            {
-                "window": Param(int, 30, 2, 10_000, "bars in the moving average"),
-                "band": Param(float, 0.002, 0.0, 0.5, "distance below the average, a fraction"),
-            },
-            mean_reversion,
-        ),
-        Strategy(
-            "momentum",
-            "Long while the close is above the close `lookback` bars earlier.",
-            {"lookback": Param(int, 60, 1, 20_000, "bars to look back")},
-            momentum,
-        ),
-        Strategy(
-            "breakout",
-            "Enter long on a close above the highest high of the previous `channel` bars; "
-            "exit on a close below their lowest low.",
-            {"channel": Param(int, 55, 1, 10_000, "bars in the channel")},
-            breakout,
-        ),
-    ]
-}
+def checked_targets(strategy_id: str, raw, bars: int) -> np.ndarray:
+    """A strategy's output as float targets, or StrategyOutputError naming the problem."""
+    if raw is None:
+        raise StrategyOutputError(f"strategy {strategy_id} returned None: give one target per bar")
+    try:
+        values = np.asarray(raw)
+    except (TypeError, ValueError) as exc:
+        raise StrategyOutputError(
+            f"strategy {strategy_id} returned {type(raw).__name__}, not an array ({exc})"
+        ) from None
+    if values.shape != (bars,):
+        raise StrategyOutputError(
+            f"strategy {strategy_id} returned {values.size:,} values in shape {values.shape} "
+            f"for {bars:,} bars: give one target per bar"
+        )
+    if values.dtype == np.bool_:
+        return values.astype(np.float64)
+    if not np.issubdtype(values.dtype, np.number) or np.iscomplexobj(values):
+        raise StrategyOutputError(
+            f"strategy {strategy_id} returned {values.dtype} values: give numbers in [-1, 1]"
+        )
+    values = values.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > 1))
+    if len(bad):
+        first = int(bad[0])
+        raise StrategyOutputError(
+            f"strategy {strategy_id} returned {float(values[first])!r} at bar {first} "
+            f"({len(bad):,} bad values): a target is a finite number in [-1, 1]"
+        )
+    return values
 
 
 def get(strategy_id: str) -> Strategy:
@@ -210,7 +182,11 @@ def resolve_params(strategy: Strategy, params: dict) -> dict:
     return resolved
 
 
-def signal(strategy_id: str, params: dict, bars: Bars) -> np.ndarray:
-    """The `long` array of a strategy over bars (params resolved and checked first)."""
+def signal(strategy_id: str, params: dict, bars: Bars, costs: Costs = NO_COSTS) -> np.ndarray:
+    """The targets of a strategy over bars (params resolved and checked first)."""
     strategy = get(strategy_id)
-    return strategy.signal(bars, **resolve_params(strategy, params))
+    return strategy.targets(bars, resolve_params(strategy, params), costs)
+
+
+# The built-ins register themselves through the public API, like any user's module.
+from backtests.engine import builtins  # noqa: E402, F401
