@@ -90,6 +90,9 @@ class Run(models.Model):
     run_id = models.CharField(primary_key=True, max_length=26, default=new_run_id, editable=False)
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="runs")
     strategy_id = models.CharField(max_length=100)
+    strategy_version = models.CharField(
+        max_length=64, blank=True, help_text="a hash of the strategy's source when queued"
+    )
     params = models.JSONField(default=dict, blank=True)
     seed = models.BigIntegerField()
     slippage_fees = models.JSONField(help_text='{"k_spread": number, "fees_bps": number}')

@@ -230,6 +230,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = HTTP_MAX_BODY_BYTES
 # POST /datasets bodies (a bars file) may be this large; spooled to disk, never held whole.
 DATASET_MAX_BYTES = int(env_number("DATASET_MAX_BYTES", 268_435_456, minimum=1, cast=int))
 
+# Users' strategy modules, imported at start-up (docs/strategies.md#loading).
+BACKTEST_STRATEGY_MODULES = env_list("BACKTEST_STRATEGY_MODULES", [])
+
 # "json": one JSON object per line (request_id, backtest_id included); "console": for people.
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "json").strip().lower()
 if LOG_FORMAT not in {"json", "console"}:

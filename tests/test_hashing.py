@@ -26,7 +26,8 @@ def test_hash_is_deterministic_and_order_independent() -> None:
 
 def test_hash_changes_with_any_input() -> None:
     base = input_hash(**INPUTS)
-    for name, value in [("seed", 2), ("speed", 61), ("params", {}), ("dataset_id", "X")]:
+    changes = [("seed", 2), ("speed", 61), ("params", {}), ("dataset_id", "X")]
+    for name, value in [*changes, ("strategy_version", "0123456789abcdef")]:
         assert input_hash(**{**INPUTS, name: value}) != base
 
 

@@ -141,7 +141,8 @@ def add_run(index: int, demo: DemoRun) -> bool:
     paths: DONE and ERROR ones computed by the engine now, CANCELLED ones cancelled,
     QUEUED ones queued for a worker."""
     run_id = demo_run_id(index, demo.name)
-    params = strategies.resolve_params(strategies.get(demo.strategy_id), demo.params)
+    strategy = strategies.get(demo.strategy_id)
+    params = strategies.resolve_params(strategy, demo.params)
     seed = 42
     speed = default_speed(Dataset.objects.get(pk=demo.dataset_id))
     done = demo.status == Run.Status.DONE
@@ -150,6 +151,7 @@ def add_run(index: int, demo: DemoRun) -> bool:
         defaults={
             "dataset_id": demo.dataset_id,
             "strategy_id": demo.strategy_id,
+            "strategy_version": strategy.version,
             "params": params,
             "seed": seed,
             "slippage_fees": SLIPPAGE_FEES,
@@ -159,6 +161,7 @@ def add_run(index: int, demo: DemoRun) -> bool:
             "input_hash": input_hash(
                 dataset_id=demo.dataset_id,
                 strategy_id=demo.strategy_id,
+                strategy_version=strategy.version,
                 params=params,
                 seed=seed,
                 slippage_fees=SLIPPAGE_FEES,

@@ -29,6 +29,7 @@ def input_hash(
     *,
     dataset_id: str,
     strategy_id: str,
+    strategy_version: str = "",
     params: dict[str, Any],
     seed: int,
     slippage_fees: dict[str, Any],
@@ -43,4 +44,6 @@ def input_hash(
         "slippage_fees": slippage_fees,
         "speed": speed,
     }
+    if strategy_version:  # absent for runs made before versions: their hashes stand
+        inputs["strategy_version"] = strategy_version
     return hashlib.sha256(canonical_json(inputs).encode()).hexdigest()

@@ -15,6 +15,7 @@ from django.db.models import Count
 from backtests.catalog.hashing import input_hash
 from backtests.catalog.serializers import DATASET_SUMMARY_FIELDS, RUN_SUMMARY_FIELDS
 from backtests.catalog.validation import DatasetQuery, RunQuery, RunRequest
+from backtests.engine import strategies
 from backtests.engine.intervals import SECONDS
 from backtests.jobs import lifecycle
 from backtests.models import Dataset, Run
@@ -96,6 +97,7 @@ async def create_run(request: RunRequest, idempotency_key: str | None) -> Create
     digest = input_hash(
         dataset_id=dataset.dataset_id,
         strategy_id=request.strategy_id,
+        strategy_version=strategies.get(request.strategy_id).version,
         params=request.params,
         seed=request.seed,
         slippage_fees=request.slippage_fees,
@@ -116,6 +118,7 @@ def create_or_find(
             run = Run.objects.create(
                 dataset=dataset,
                 strategy_id=request.strategy_id,
+                strategy_version=strategies.get(request.strategy_id).version,
                 params=request.params,
                 seed=request.seed,
                 slippage_fees=request.slippage_fees,

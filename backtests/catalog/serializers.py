@@ -103,6 +103,7 @@ def run_detail(run: Run) -> dict[str, Any]:
     )
     detail.update(
         params=run.params,
+        strategy_version=run.strategy_version or None,
         slippage_fees=run.slippage_fees,
         code_hash=run.code_hash or None,
         bars_sha256=run.bars_sha256 or None,

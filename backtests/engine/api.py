@@ -12,7 +12,10 @@ A vectorised strategy is a function of the bars and its parameters; a bar-by-bar
 `BarStrategy` subclass. Either is registered by `@strategy` under its name (or `id=`).
 """
 
+import hashlib
 import inspect
+import keyword
+import sys
 from collections.abc import Callable, Iterable
 
 from backtests.engine.bar_by_bar import BarStrategy, run_bar_by_bar
@@ -44,14 +47,17 @@ def strategy(
                 return target(bars, **values)
         else:
             raise TypeError(f"@strategy goes on a function or a BarStrategy, not {target!r}")
+        schema = dict(params or {})
+        check_schema(strategy_id, target, schema)
         register(
             Strategy(
                 strategy_id,
                 rule,
-                dict(params or {}),
+                schema,
                 compute,
                 tuple(constraints),
                 module=target.__module__,
+                version=source_version(target),
             )
         )
         return target
@@ -65,3 +71,43 @@ def first_line(target, strategy_id: str) -> str:
     if not doc:
         raise TypeError(f"strategy {strategy_id} has no docstring: its first line is its rule")
     return doc.splitlines()[0]
+
+
+def check_schema(strategy_id: str, target, params: dict[str, Param]) -> None:
+    """Refuse a parameter schema that no run could satisfy, or that the code cannot take."""
+    for name, param in params.items():
+        where = f"strategy {strategy_id}, parameter {name!r}"
+        if not isinstance(param, Param):
+            raise TypeError(f"{where}: give a Param, not {type(param).__name__}")
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise TypeError(f"{where}: a parameter's name must be a Python identifier")
+        if param.kind not in (int, float):
+            raise TypeError(f"{where}: kind must be int or float, not {param.kind!r}")
+        numbers = (param.default, param.minimum, param.maximum)
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
+            raise TypeError(f"{where}: default, minimum and maximum must be numbers")
+        if not param.minimum <= param.default <= param.maximum:
+            raise TypeError(
+                f"{where}: the default {param.default} is not within "
+                f"[{param.minimum}, {param.maximum}]"
+            )
+    if not inspect.isclass(target):
+        names = list(inspect.signature(target).parameters)[1:]
+        if sorted(names) != sorted(params):
+            raise TypeError(
+                f"strategy {strategy_id}: the function takes {names or 'no parameters'} after "
+                f"the bars, but its schema declares {list(params) or 'none'}"
+            )
+
+
+def source_version(target) -> str:
+    """A hash of the strategy's source: its module's, or its own when that is not a file."""
+    module = sys.modules.get(target.__module__)
+    try:
+        text = inspect.getsource(module) if module is not None else inspect.getsource(target)
+    except (OSError, TypeError):
+        codes = [getattr(target, "__code__", None)] + [
+            getattr(member, "__code__", None) for member in vars(target).values()
+        ]
+        text = repr([code.co_code for code in codes if code is not None])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

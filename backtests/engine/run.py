@@ -44,6 +44,7 @@ class RunInputs:
     params: dict = field(default_factory=dict)
     seed: int = 0
     slippage_fees: dict = field(default_factory=lambda: {"k_spread": 0.0, "fees_bps": 0.0})
+    strategy_version: str = ""  # when given, the strategy must still be this version
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,11 @@ def run(
         raise EngineError(f"unknown strategy {inputs.strategy_id!r} (known: {known})") from None
     except strategies.ParamsError as exc:
         raise EngineError(f"bad parameters: {exc}") from None
+    if inputs.strategy_version and inputs.strategy_version != strategy.version:
+        raise EngineError(
+            f"strategy {strategy.strategy_id} changed since the run was queued (version "
+            f"{inputs.strategy_version}, now {strategy.version}): post the run again"
+        )
     costs = costs_of(inputs.slippage_fees)
     if not Path(bars_path).is_file():
         raise EngineError(f"dataset {inputs.dataset_id} has no bars file ({bars_path})")
@@ -147,7 +153,8 @@ def run(
     hash_ = code_hash()
     manifest = {
         "run_id": inputs.run_id,
-        "inputs": {**asdict(inputs), "params": params},
+        "inputs": {**asdict(inputs), "params": params, "strategy_version": strategy.version},
+        "strategy": {"module": strategy.module, "version": strategy.version},
         "dataset": {
             "dataset_id": inputs.dataset_id,
             "sha256": dataset_sha256,

@@ -52,6 +52,7 @@ class Strategy:
     # Rules across parameters: (check, message) pairs.
     constraints: tuple[tuple[Callable[[dict], bool], str], ...] = field(default=())
     module: str = ""
+    version: str = ""  # a hash of its source: a run records the version it ran
 
     def describe(self) -> dict:
         """The strategy as GET /strategies lists it."""
@@ -60,6 +61,8 @@ class Strategy:
             "rule": self.rule,
             "params": {name: param.describe() for name, param in self.params.items()},
             "constraints": [message for _, message in self.constraints],
+            "module": self.module,
+            "version": self.version,
         }
 
     def targets(self, bars: Bars, params: dict, costs: Costs = NO_COSTS) -> np.ndarray:

@@ -33,6 +33,7 @@ def inputs_of(run: Run) -> engine.RunInputs:
         params=run.params,
         seed=run.seed,
         slippage_fees=run.slippage_fees,
+        strategy_version=run.strategy_version,
     )
 
 
