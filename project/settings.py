@@ -230,6 +230,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = HTTP_MAX_BODY_BYTES
 # POST /datasets bodies (a bars file) may be this large; spooled to disk, never held whole.
 DATASET_MAX_BYTES = int(env_number("DATASET_MAX_BYTES", 268_435_456, minimum=1, cast=int))
 
+# A run still computing after this many seconds is stopped and ends in ERROR (0: no limit).
+JOB_RUN_TIMEOUT_SECONDS = env_number("JOB_RUN_TIMEOUT_SECONDS", 600, minimum=0)
 # Users' strategy modules, imported at start-up (docs/strategies.md#loading).
 BACKTEST_STRATEGY_MODULES = env_list("BACKTEST_STRATEGY_MODULES", [])
 

@@ -171,3 +171,29 @@ def test_an_id_taken_twice_and_a_rule_without_a_docstring_are_refused() -> None:
         @strategy()
         def undocumented(bars):
             return np.zeros(len(bars))
+
+
+def test_a_strategy_that_never_ends_is_stopped_by_the_time_limit(settings, db, tmp_path) -> None:
+    import time
+
+    from backtests.catalog.bars_import import store_bars
+    from backtests.jobs.execute import execute
+    from backtests.models import Run
+    from tests.catalog_factories import make_run
+
+    def forever(bars):
+        while True:
+            time.sleep(0.01)
+
+    user("forever", forever)
+    settings.JOB_RUN_TIMEOUT_SECONDS = 0.5
+    dataset = store_bars("AAPL-1m", BARS, "AAPL").dataset
+    run = make_run(dataset, status="QUEUED", strategy_id="forever", params={})
+    started = time.monotonic()
+    assert execute(run.run_id, "test") == "ERROR"
+    assert time.monotonic() - started < 5
+    error = Run.objects.get(pk=run.pk).error
+    assert error.startswith("the run took longer than its time limit (0.5 s")
+    # The worker goes on: the next run computes.
+    other = make_run(dataset, status="QUEUED", params={"fast": 5, "slow": 20})
+    assert execute(other.run_id, "test") == "DONE"

@@ -14,6 +14,7 @@ from django.db import DatabaseError, close_old_connections
 
 from backtests.engine import run as engine
 from backtests.jobs import lifecycle
+from backtests.jobs.time_limit import RunTimedOut, time_limit
 from backtests.models import Run
 
 logger = logging.getLogger(__name__)
@@ -86,15 +87,26 @@ def compute(run: Run, worker_id: str) -> str | None:
     try:
         if not run.dataset.bars_path:
             raise engine.EngineError(f"dataset {run.dataset_id} has no bars (import them first)")
-        result = engine.run(
-            inputs_of(run),
-            Path(settings.DATA_DIR) / run.dataset.bars_path,
-            Path(settings.ARTIFACTS_DIR) / run_id,
-            run.dataset.bars_sha256,
-            should_stop=lambda: lifecycle.should_stop(run_id, worker_id),
-            interval=run.dataset.interval,
-            tz=run.dataset.tz,
+        with time_limit(settings.JOB_RUN_TIMEOUT_SECONDS):
+            result = engine.run(
+                inputs_of(run),
+                Path(settings.DATA_DIR) / run.dataset.bars_path,
+                Path(settings.ARTIFACTS_DIR) / run_id,
+                run.dataset.bars_sha256,
+                should_stop=lambda: lifecycle.should_stop(run_id, worker_id),
+                interval=run.dataset.interval,
+                tz=run.dataset.tz,
+            )
+    except RunTimedOut:
+        limit = settings.JOB_RUN_TIMEOUT_SECONDS
+        lifecycle.finish(
+            run_id,
+            worker_id,
+            Run.Status.ERROR,
+            f"the run took longer than its time limit ({limit:g} s, JOB_RUN_TIMEOUT_SECONDS) "
+            "and was stopped",
         )
+        return Run.Status.ERROR
     except engine.Stopped:
         if lifecycle.finish(run_id, worker_id, Run.Status.CANCELLED):
             return Run.Status.CANCELLED
