@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from backtests.catalog import dataset_views, views
+from backtests.catalog import dataset_views, run_results, views
 from backtests.playback import page, sse
 
 urlpatterns = [
@@ -28,6 +28,16 @@ urlpatterns = [
         r"^backtests/(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})/cancel$",
         views.cancel_run,
         name="run-cancel",
+    ),
+    re_path(
+        r"^backtests/(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})/trades$",
+        run_results.trades,
+        name="run-trades",
+    ),
+    re_path(
+        r"^backtests/(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})/equity$",
+        run_results.equity,
+        name="run-equity",
     ),
     re_path(r"^backtests/(?P<rest>.*)$", views.not_found, name="api-not-found"),
 ]

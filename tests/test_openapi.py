@@ -19,6 +19,8 @@ def test_document_lists_the_api_routes() -> None:
         "/backtests/{run_id}",
         "/backtests/{run_id}/cancel",
         "/backtests/{run_id}/stream",
+        "/backtests/{run_id}/trades",
+        "/backtests/{run_id}/equity",
         "/strategies",
         "/datasets",
         "/datasets/{dataset_id}",

@@ -401,6 +401,35 @@ def parse_dataset_upload(query: Mapping[str, list[str]], content_type: str) -> D
     )
 
 
+RESULTS_FORMATS = ("json", "csv")
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsQuery:
+    """A valid query of a run's trades or equity."""
+
+    format: str = "json"
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+
+def parse_results_query(query: Mapping[str, list[str]], paged: bool) -> ResultsQuery:
+    """Validate ?format= (json, csv) and, for a paged list, ?limit=&offset=."""
+    problems: dict[str, str] = {}
+    known = frozenset({"format", "limit", "offset"} if paged else {"format"})
+    values = single_values(query, known, problems)
+    fmt = values.get("format", "json")
+    if fmt not in RESULTS_FORMATS:
+        problems["format"] = "must be json or csv"
+    limit = parse_bounded_int(values.get("limit"), "limit", 1, MAX_LIMIT, problems)
+    offset = parse_bounded_int(values.get("offset"), "offset", 0, None, problems)
+    if problems:
+        raise ValidationError("invalid query parameters", problems)
+    return ResultsQuery(
+        fmt, DEFAULT_LIMIT if limit is None else limit, 0 if offset is None else offset
+    )
+
+
 def parse_bounded_int(
     raw: str | None, name: str, low: int, high: int | None, problems: dict[str, str]
 ) -> int | None:

@@ -13,6 +13,10 @@ import numpy as np
 
 from backtests.engine.simulation import Simulation
 
+# Quantities this close (relatively) are one: a reversal's two parts are a subtraction
+# apart, so the later close of the new position may differ from it in the last bits.
+SAME = 1e-9
+
 
 @dataclass
 class Trade:
@@ -41,22 +45,31 @@ class Trade:
 
 def trades(sim: Simulation, last_close: float | None = None) -> list[Trade]:
     """Every trade of a simulation, in order; an open one's PnL is marked at `last_close`."""
+    return trades_of(sim.fill_bar, sim.side, sim.qty, sim.price, sim.fee, last_close)
+
+
+def trades_of(
+    at: np.ndarray,
+    sides: np.ndarray,
+    qtys: np.ndarray,
+    prices: np.ndarray,
+    fees: np.ndarray,
+    last_close: float | None = None,
+) -> list[Trade]:
+    """Trades from fill columns (`at`: each fill's bar index, or its time: what the
+    trades' entry and exit carry)."""
     found: list[Trade] = []
     open_trade: Trade | None = None
-    for bar, side, qty, price, fee in zip(
-        sim.fill_bar.tolist(),
-        sim.side.tolist(),
-        sim.qty.tolist(),
-        sim.price.tolist(),
-        sim.fee.tolist(),
-        strict=True,
-    ):
+    columns = (at, sides, qtys, prices, fees)
+    for bar, side, qty, price, fee in zip(*(c.tolist() for c in columns), strict=True):
         delta = side * qty
         if open_trade is not None and open_trade.held * delta < 0:
             closing = min(qty, abs(open_trade.held))
+            if qty - closing <= SAME * qty:
+                closing = qty  # a close that float rounding would leave a crumb of
             share = closing / qty
             book(open_trade, side * closing, price, fee * share)
-            if abs(open_trade.held) <= 1e-12 * max(1.0, open_trade.qty):
+            if abs(open_trade.held) <= SAME * open_trade.qty:
                 open_trade.exit_bar, open_trade.exit_price = bar, price
                 open_trade.held = 0.0
                 open_trade = None
