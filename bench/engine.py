@@ -22,9 +22,12 @@ import time
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pyarrow.csv as pa_csv
 
 from backtests.engine import bar_files, bars, metrics, strategies, synthetic
+from backtests.engine.api import BarStrategy, Param, strategy
+from backtests.engine.indicators import rolling_mean
 from backtests.engine.run import RunInputs, run
 from backtests.engine.simulation import Costs, simulate
 from bench import results as bench_results
@@ -86,6 +89,63 @@ def simulate_once(series: bars.Bars, strategy_id: str, params: dict) -> None:
     metrics.compute(sim, series)
 
 
+@strategy(
+    params={"fast": Param(int, 20, 1, 1000, "fast"), "slow": Param(int, 50, 2, 5000, "slow")},
+    id="bench_user_long_short",
+)
+def user_long_short(bars, fast, slow):
+    """A user's long/short rule: +1 above, -1 below, written as a user would."""
+    difference = rolling_mean(bars.close, fast) - rolling_mean(bars.close, slow)
+    return np.nan_to_num(np.sign(difference))
+
+
+@strategy(id="bench_trivial_bar_rule")
+class TrivialBarRule(BarStrategy):
+    """Keeps its target: the bar-by-bar form's own cost."""
+
+    def next(self, i):
+        return None
+
+
+def user_strategies(repeat: int) -> dict:
+    """A user's long/short strategy against the built-in SMA over 100k and 1M bars, and
+    the bar-by-bar form's cost per bar."""
+    out = {}
+    ten_years = synthetic.generate("AAPL", date(2014, 1, 1), date(2024, 12, 31), 130.0)
+    for size in (100_000, 1_000_000):
+        series = slice_bars(ten_years, size)
+        builtin = median_ms(lambda s=series: simulate_once(s, *HEADLINE), repeat)
+        user = median_ms(
+            lambda s=series: simulate_once(s, "bench_user_long_short", HEADLINE[1]), repeat
+        )
+        out[f"long_short_{size}"] = {
+            "builtin_ms": builtin,
+            "user_ms": user,
+            "ratio": user / builtin,
+        }
+    series = slice_bars(ten_years, 100_000)
+    per_bar = median_ms(
+        lambda: strategies.signal("bench_trivial_bar_rule", {}, series, Costs(**COSTS)), repeat
+    )
+    out["bar_by_bar_us_per_bar"] = per_bar * 1000 / len(series)
+    return out
+
+
+def builtin_strategies() -> dict:
+    """The built-ins (this module registers two of its own, measured apart)."""
+    return {
+        strategy_id: s
+        for strategy_id, s in strategies.REGISTRY.items()
+        if s.module == "backtests.engine.builtins"
+    }
+
+
+def slice_bars(series: bars.Bars, size: int) -> bars.Bars:
+    """The first `size` bars."""
+    columns = {name: getattr(series, name)[:size] for name in bars.COLUMNS}
+    return bars.Bars(**columns, interval=series.interval, tz=series.tz)
+
+
 def main() -> None:
     """Time everything, print a table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -120,9 +180,9 @@ def main() -> None:
         f"{'vs loop':>8}"
     )
     rows = {}
-    for strategy_id, strategy in strategies.REGISTRY.items():
+    for strategy_id, registered in builtin_strategies().items():
         params = HEADLINE[1] if strategy_id == HEADLINE[0] else {}
-        resolved = strategies.resolve_params(strategy, params)
+        resolved = strategies.resolve_params(registered, params)
         sim_ms = median_ms(
             lambda s=strategy_id, p=resolved: simulate_once(series, s, p), args.repeat
         )
@@ -142,6 +202,13 @@ def main() -> None:
         )
     figures["strategies"] = rows
 
+    users = figures["user_strategies"] = user_strategies(args.repeat)
+    for size in (100_000, 1_000_000):
+        row = users[f"long_short_{size}"]
+        print(
+            f"a user's long/short SMA(20,50) over {size:,} bars: {row['user_ms']:.1f} ms, the "
+            f"built-in long/flat SMA {row['builtin_ms']:.1f} ms ({row['ratio']:.2f}x)"
+        )
     head = rows[HEADLINE[0]]
     checks = [
         ("SMA(20,50) simulation", head["simulation_ms"], TARGETS_MS["simulation"], "ms"),
@@ -155,6 +222,9 @@ def main() -> None:
             TARGETS_MS["synthetic"],
             "ms",
         ),
+        ("user long/short vs SMA, 100k bars", users["long_short_100000"]["ratio"], 2, "x"),
+        ("user long/short vs SMA, 1M bars", users["long_short_1000000"]["ratio"], 2, "x"),
+        ("bar-by-bar form, trivial rule", users["bar_by_bar_us_per_bar"], 3, "us"),
     ]
     print(
         f"reference: the bar-by-bar loop (tests/engine_oracle.py) simulates SMA(20,50) in "
