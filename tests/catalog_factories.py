@@ -49,6 +49,6 @@ def make_run(dataset: Dataset, **fields) -> Run:
 def add_metrics(run: Run, **fields) -> RunMetrics:
     """Metrics for a finished run."""
     values = dict.fromkeys(RunMetrics.FIELDS, 0.1)
-    values.update(hit_rate=0.5, max_drawdown=-0.12)
+    values.update(hit_rate=0.5, max_drawdown=-0.12, avg_drawdown=-0.05, trades=12)
     values.update(fields)
     return RunMetrics.objects.create(run=run, **values)

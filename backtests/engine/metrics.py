@@ -12,7 +12,7 @@ import numpy as np
 from backtests.engine import intervals
 from backtests.engine.bars import Bars
 from backtests.engine.simulation import STARTING_CAPITAL, Simulation
-from backtests.engine.trades import closed_returns
+from backtests.engine.trades import Trade, trades
 
 # Trading days a year, and calendar days for markets that trade at weekends.
 TRADING_DAYS, CALENDAR_DAYS = 252, 365
@@ -31,6 +31,21 @@ FIELDS = (
     "turnover",
     "slippage_share",
     "fees_paid",
+    # The statistics set people compare against (docs/engine.md): hit_rate is the win rate.
+    "exposure_time",
+    "buy_and_hold_return",
+    "annual_return",
+    "annual_volatility",
+    "calmar",
+    "avg_drawdown",
+    "max_drawdown_duration_s",
+    "trades",
+    "best_trade",
+    "worst_trade",
+    "expectancy",
+    "profit_factor",
+    "sqn",
+    "kelly",
 )
 
 
@@ -118,7 +133,8 @@ def compute(sim: Simulation, bars: Bars) -> tuple[dict, dict]:
     else:
         reasons["sortino"] = f"no {period.unit} lost money"
 
-    closed = closed_returns(sim)
+    closed_trades = [t for t in trades(sim) if t.closed and t.entry_price > 0]
+    closed = np.array([t.ret for t in closed_trades])
     wins, losses = closed[closed > 0], closed[closed < 0]
     if len(closed):
         values["hit_rate"] = len(wins) / len(closed)
@@ -145,6 +161,12 @@ def compute(sim: Simulation, bars: Bars) -> tuple[dict, dict]:
         reasons["slippage_share"] = "no trading costs"
     values["fees_paid"] = fees
 
+    values["exposure_time"] = float(np.count_nonzero(sim.position) / len(equity))
+    values["buy_and_hold_return"] = float(bars.close[-1] / bars.close[0] - 1)
+    annual_figures(period, final, values, reasons)
+    drawdown_figures(equity, ts, values, reasons)
+    trade_figures(closed_trades, values, reasons)
+
     metrics = {}
     for name in FIELDS:
         value = values.get(name)
@@ -152,6 +174,72 @@ def compute(sim: Simulation, bars: Bars) -> tuple[dict, dict]:
             value, reasons[name] = None, "not finite"
         metrics[name] = None if value is None else float(value)
     return metrics, reasons
+
+
+def annual_figures(period: Periods, final: float, values: dict, reasons: dict) -> None:
+    """annual_return: (final / start)^(P / periods) - 1; annual_volatility: std x sqrt(P);
+    calmar: annual_return / |max_drawdown|."""
+    count = len(period.returns)
+    if final <= 0:
+        reasons["annual_return"] = "the final equity is zero or below"
+    else:
+        try:
+            values["annual_return"] = (final / STARTING_CAPITAL) ** (period.per_year / count) - 1
+        except OverflowError:
+            reasons["annual_return"] = "too large to represent (a short span annualised)"
+    if count > 1:
+        values["annual_volatility"] = float(period.returns.std(ddof=1)) * math.sqrt(period.per_year)
+    else:
+        reasons["annual_volatility"] = f"fewer than two {period.unit}s"
+    if "annual_return" in values and values["max_drawdown"] < 0:
+        values["calmar"] = values["annual_return"] / abs(values["max_drawdown"])
+    else:
+        reasons.setdefault("calmar", "no drawdown (or no annual return)")
+
+
+def drawdown_figures(equity: np.ndarray, ts: np.ndarray, values: dict, reasons: dict) -> None:
+    """avg_drawdown: the mean of each drawdown's deepest point; max_drawdown_duration_s:
+    the longest time from a peak to the bar back at it (or to the last bar)."""
+    falls = drawdown(equity)
+    under = falls < 0
+    if not under.any():
+        reasons["avg_drawdown"] = reasons["max_drawdown_duration_s"] = "no drawdown"
+        return
+    edges = np.diff(np.concatenate(([0], under.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # [start, end)
+    # Between drawdowns the fall is 0, so each slice's minimum is its drawdown's deepest.
+    values["avg_drawdown"] = float(np.minimum.reduceat(falls, starts).mean())
+    peaks = np.maximum(starts - 1, 0)  # the bar at the peak before each drawdown
+    recovered = np.minimum(ends, len(equity) - 1)  # back at the peak, or the last bar
+    values["max_drawdown_duration_s"] = float((ts[recovered] - ts[peaks]).max() // 10**9)
+
+
+def trade_figures(closed: list[Trade], values: dict, reasons: dict) -> None:
+    """Closed trades: their count, best and worst return, expectancy, profit factor, SQN
+    and the Kelly fraction."""
+    values["trades"] = float(len(closed))
+    if not closed:
+        for name in ("best_trade", "worst_trade", "expectancy", "profit_factor", "sqn", "kelly"):
+            reasons[name] = "no closed trade"
+        return
+    returns = np.array([t.ret for t in closed])
+    pnl = np.array([t.pnl for t in closed])
+    values["best_trade"], values["worst_trade"] = float(returns.max()), float(returns.min())
+    values["expectancy"] = float(returns.mean())
+    won, lost = pnl[pnl > 0], pnl[pnl < 0]
+    if len(lost):
+        values["profit_factor"] = float(won.sum() / abs(lost.sum()))
+    else:
+        reasons["profit_factor"] = "no losing trade"
+    if len(pnl) > 1 and pnl.std(ddof=1) > 0:
+        values["sqn"] = math.sqrt(len(pnl)) * float(pnl.mean() / pnl.std(ddof=1))
+    else:
+        reasons["sqn"] = "fewer than two trades, or their PnL does not vary"
+    if len(won) and len(lost):
+        win_rate = len(won) / len(pnl)
+        values["kelly"] = win_rate - (1 - win_rate) / float(won.mean() / abs(lost.mean()))
+    else:
+        reasons["kelly"] = "needs both winning and losing trades"
 
 
 def running(equity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -91,8 +91,3 @@ def book(trade: Trade, delta: float, price: float, fee: float) -> None:
     trade.fees += fee
     trade.held += delta
     trade.qty = max(trade.qty, abs(trade.held))
-
-
-def closed_returns(sim: Simulation) -> np.ndarray:
-    """The return of each closed trade."""
-    return np.array([t.ret for t in trades(sim) if t.closed and t.entry_price > 0])
