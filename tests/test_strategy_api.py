@@ -197,3 +197,19 @@ def test_a_strategy_that_never_ends_is_stopped_by_the_time_limit(settings, db, t
     # The worker goes on: the next run computes.
     other = make_run(dataset, status="QUEUED", params={"fast": 5, "slow": 20})
     assert execute(other.run_id, "test") == "DONE"
+
+
+def test_a_bad_output_ends_its_run_in_error(db) -> None:
+    from backtests.catalog.bars_import import store_bars
+    from backtests.jobs.execute import execute
+    from backtests.models import Run
+    from tests.catalog_factories import make_run
+
+    user("too_long", lambda b: np.zeros(len(b) + 1))
+    dataset = store_bars("AAPL-1m", BARS, "AAPL").dataset
+    run = make_run(dataset, status="QUEUED", strategy_id="too_long", params={})
+    assert execute(run.run_id, "test") == "ERROR"
+    assert Run.objects.get(pk=run.pk).error == (
+        "strategy too_long returned 3,121 values in shape (3121,) for 3,120 bars: give one "
+        "target per bar"
+    )
