@@ -27,12 +27,24 @@ SSE_OPEN = "backtests_sse_streams_open"
         ("?from=yesterday", "from"),
         ("?speed=1&speed=2", "speed"),
         ("?sped=60", "sped"),
+        ("?from=%C2%B2", "from"),  # a superscript two: a digit to str.isdigit()
+        ("?from=%D9%A3", "from"),  # an Arabic-Indic three: a digit to int()
+        ("?from=" + "9" * 5000, "from"),  # past int()'s 4,300 digits
+        ("?from=" + "9" * 19, "from"),
     ],
 )
 def test_bad_query_is_a_422_naming_the_field(api, query: str, field: str) -> None:
     response = api.get(f"/backtests/{DEMO_RUN}/stream{query}")
     assert response.status_code == 422
     assert field in response.data["error"]["details"]
+
+
+@pytest.mark.parametrize("value", ["\xb2", "\u0663", "9" * 5000, "-1", "1.5", ""])
+def test_a_bad_last_event_id_is_a_422(api, value: str) -> None:
+    response = api.client.get(f"/backtests/{DEMO_RUN}/stream", headers={"Last-Event-ID": value})
+    api.checked("GET", f"/backtests/{DEMO_RUN}/stream", response)
+    assert response.status_code == 422
+    assert "Last-Event-ID" in response.data["error"]["details"]
 
 
 # The view looks the run up in a worker thread: on PostgreSQL that needs a committed

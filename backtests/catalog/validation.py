@@ -55,6 +55,10 @@ UPLOAD_TYPES = {
     "application/x-parquet": "parquet",
 }
 
+# A number in a URL or a header: ASCII digits only, at most 18 of them. (str.isdigit() and
+# int() also take '²' and '٣', and int() refuses 5,000 digits with a ValueError.)
+DECIMAL = re.compile(r"[0-9]{1,18}")
+
 _MISSING = object()
 
 
@@ -437,10 +441,16 @@ def parse_bounded_int(
     if raw is None:
         return None
     bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
-    if re.fullmatch(r"[0-9]{1,18}", raw) and int(raw) >= low and (high is None or int(raw) <= high):
-        return int(raw)
+    value = decimal(raw)
+    if value is not None and value >= low and (high is None or value <= high):
+        return value
     problems[name] = f"must be an integer {bound}"
     return None
+
+
+def decimal(raw: str) -> int | None:
+    """A non-negative decimal integer of ASCII digits (at most 18), or None."""
+    return int(raw) if DECIMAL.fullmatch(raw) else None
 
 
 def parse_idempotency_key(headers: Mapping[str, str]) -> str | None:

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from backtests.catalog.rest import api_view, error_response
-from backtests.catalog.validation import ValidationError
+from backtests.catalog.validation import ValidationError, decimal
 from backtests.errors import ErrorCode
 from backtests.playback import clock, frames, protocol
 from backtests.playback.run_data import (
@@ -46,13 +46,15 @@ def parse_query(query: Mapping[str, list[str]], last_event_id: str | None) -> tu
         if speed is None or protocol.speed_problems(speed):
             problems["speed"] = "must be a finite number greater than 0"
     if last_event_id is not None:
-        if not last_event_id.isdigit():
+        last = decimal(last_event_id)
+        if last is None:
             problems["Last-Event-ID"] = "must be the id of a frame: a bar index"
         else:
-            position = int(last_event_id) + 1  # resume after that bar
+            position = last + 1  # resume after that bar
     elif "from" in query and "from" not in problems:
         raw = query["from"][0]
-        position = int(raw) if raw.isdigit() else raw
+        index = decimal(raw)
+        position = index if index is not None else raw
         found = protocol.seek_problems(position)
         if found:
             problems["from"] = found["pos"].replace("frame index", "bar index")
