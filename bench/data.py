@@ -15,6 +15,7 @@ Best of `--repeat`. Results: bench/results/data.json.
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -132,7 +133,7 @@ def through_the_api(files: dict[str, Path], repeat: int) -> dict:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
         cwd=ROOT,
-        env={**servers.os.environ, **env},
+        env={**os.environ, **env},
         check=True,
     )
     server = servers.start("uvicorn", core=0, **env)

@@ -303,8 +303,7 @@ def parse_run_query(query: Mapping[str, list[str]]) -> RunQuery:
             fields["status"] = values["status"]
         else:
             problems["status"] = f"must be one of: {', '.join(Run.Status.values)}"
-    fields["limit"] = parse_bounded_int(values.get("limit"), "limit", 1, MAX_LIMIT, problems)
-    fields["offset"] = parse_bounded_int(values.get("offset"), "offset", 0, None, problems)
+    fields["limit"], fields["offset"] = paging(values, problems)
     if "order" in values:
         if values["order"] in ORDERS:
             fields["order"] = values["order"]
@@ -312,10 +311,6 @@ def parse_run_query(query: Mapping[str, list[str]]) -> RunQuery:
             problems["order"] = "must be created_at or -created_at"
     if problems:
         raise ValidationError("invalid query parameters", problems)
-    if fields["limit"] is None:
-        fields["limit"] = DEFAULT_LIMIT
-    if fields["offset"] is None:
-        fields["offset"] = 0
     return RunQuery(**fields)
 
 
@@ -373,15 +368,10 @@ def parse_dataset_query(query: Mapping[str, list[str]]) -> DatasetQuery:
         fields["symbol"] = parse_symbol(values["symbol"], problems)
     if "interval" in values:
         fields["interval"] = parse_interval(values["interval"], problems)
-    limit = parse_bounded_int(values.get("limit"), "limit", 1, MAX_LIMIT, problems)
-    offset = parse_bounded_int(values.get("offset"), "offset", 0, None, problems)
+    fields["limit"], fields["offset"] = paging(values, problems)
     if problems:
         raise ValidationError("invalid query parameters", problems)
-    return DatasetQuery(
-        **fields,
-        limit=DEFAULT_LIMIT if limit is None else limit,
-        offset=0 if offset is None else offset,
-    )
+    return DatasetQuery(**fields)
 
 
 def parse_dataset_upload(query: Mapping[str, list[str]], content_type: str) -> DatasetUpload:
@@ -425,13 +415,17 @@ def parse_results_query(query: Mapping[str, list[str]], paged: bool) -> ResultsQ
     fmt = values.get("format", "json")
     if fmt not in RESULTS_FORMATS:
         problems["format"] = "must be json or csv"
-    limit = parse_bounded_int(values.get("limit"), "limit", 1, MAX_LIMIT, problems)
-    offset = parse_bounded_int(values.get("offset"), "offset", 0, None, problems)
+    limit, offset = paging(values, problems)
     if problems:
         raise ValidationError("invalid query parameters", problems)
-    return ResultsQuery(
-        fmt, DEFAULT_LIMIT if limit is None else limit, 0 if offset is None else offset
-    )
+    return ResultsQuery(fmt, limit, offset)
+
+
+def paging(values: Mapping[str, str], problems: dict[str, str]) -> tuple[int, int]:
+    """A list's `limit` (1 to MAX_LIMIT, DEFAULT_LIMIT when absent) and `offset` (0)."""
+    limit = parse_bounded_int(values.get("limit"), "limit", 1, MAX_LIMIT, problems)
+    offset = parse_bounded_int(values.get("offset"), "offset", 0, None, problems)
+    return DEFAULT_LIMIT if limit is None else limit, 0 if offset is None else offset
 
 
 def parse_bounded_int(

@@ -61,8 +61,7 @@ def run_bar_by_bar(cls: type[BarStrategy], bars: Bars, params: dict, costs: Cost
             held = wanted
             filled = order(cash, qty, held, opens[i], slips[i - 1], fee_rate)
             if filled is not None:
-                _, new_qty, price, fee = filled
-                cash -= (new_qty - qty) * price + fee
+                _, new_qty, price, _, cash = filled
                 if new_qty == 0.0:
                     rule.entry_price = None
                 elif qty == 0.0 or (qty > 0) != (new_qty > 0):

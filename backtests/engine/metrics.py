@@ -113,7 +113,8 @@ def compute(sim: Simulation, bars: Bars) -> tuple[dict, dict]:
             values["cagr"] = (final / STARTING_CAPITAL) ** (1 / years) - 1
         except OverflowError:
             reasons["cagr"] = "too large to represent (a short span annualised)"
-    values["max_drawdown"] = float(drawdown(equity).min())
+    falls = drawdown(equity)
+    values["max_drawdown"] = float(falls.min())
 
     period = periods(equity, bars)
     returns = period.returns
@@ -164,7 +165,7 @@ def compute(sim: Simulation, bars: Bars) -> tuple[dict, dict]:
     values["exposure_time"] = float(np.count_nonzero(sim.position) / len(equity))
     values["buy_and_hold_return"] = float(bars.close[-1] / bars.close[0] - 1)
     annual_figures(period, final, values, reasons)
-    drawdown_figures(equity, ts, values, reasons)
+    drawdown_figures(falls, ts, values, reasons)
     trade_figures(closed_trades, values, reasons)
 
     metrics = {}
@@ -197,10 +198,9 @@ def annual_figures(period: Periods, final: float, values: dict, reasons: dict) -
         reasons.setdefault("calmar", "no drawdown (or no annual return)")
 
 
-def drawdown_figures(equity: np.ndarray, ts: np.ndarray, values: dict, reasons: dict) -> None:
+def drawdown_figures(falls: np.ndarray, ts: np.ndarray, values: dict, reasons: dict) -> None:
     """avg_drawdown: the mean of each drawdown's deepest point; max_drawdown_duration_s:
     the longest time from a peak to the bar back at it (or to the last bar)."""
-    falls = drawdown(equity)
     under = falls < 0
     if not under.any():
         reasons["avg_drawdown"] = reasons["max_drawdown_duration_s"] = "no drawdown"
@@ -210,7 +210,7 @@ def drawdown_figures(equity: np.ndarray, ts: np.ndarray, values: dict, reasons: 
     # Between drawdowns the fall is 0, so each slice's minimum is its drawdown's deepest.
     values["avg_drawdown"] = float(np.minimum.reduceat(falls, starts).mean())
     peaks = np.maximum(starts - 1, 0)  # the bar at the peak before each drawdown
-    recovered = np.minimum(ends, len(equity) - 1)  # back at the peak, or the last bar
+    recovered = np.minimum(ends, len(falls) - 1)  # back at the peak, or the last bar
     values["max_drawdown_duration_s"] = float((ts[recovered] - ts[peaks]).max() // 10**9)
 
 

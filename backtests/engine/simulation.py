@@ -97,9 +97,9 @@ def value_after(target: float, equity: float, held: float, fee_rate: float, buy:
 
 def order(
     cash: float, qty: float, target: float, open_: float, slip: float, fee_rate: float
-) -> tuple[int, float, float, float] | None:
+) -> tuple[int, float, float, float, float] | None:
     """The order that takes the position to `target` at an open: (side, quantity after,
-    price, fee), or None when there is none (docs/engine.md, the order's size)."""
+    price, fee, cash after), or None when there is none (docs/engine.md, the order's size)."""
     if cash + qty * open_ <= 0 and target != 0.0:
         return None  # nothing left to trade with (a close still goes through)
     buy = target * (cash + qty * open_) > qty * open_
@@ -112,7 +112,8 @@ def order(
         new_qty = value_after(target, cash + qty * price, qty * price, fee_rate, buy) / price
         if (new_qty > qty) != buy or new_qty == qty:
             return None  # the costs would turn the order around, or nothing to trade
-    return (1 if buy else -1), new_qty, price, abs(new_qty - qty) * price * fee_rate
+    fee = abs(new_qty - qty) * price * fee_rate
+    return (1 if buy else -1), new_qty, price, fee, cash - ((new_qty - qty) * price + fee)
 
 
 def run_orders(bars: Bars, held: np.ndarray, costs: Costs) -> Fills:
@@ -129,9 +130,8 @@ def run_orders(bars: Bars, held: np.ndarray, costs: Costs) -> Fills:
         filled = order(cash, qty, target, open_, slip, fee_rate)
         if filled is None:
             continue
-        side, new_qty, price, fee = filled
+        side, new_qty, price, fee, cash = filled
         traded = abs(new_qty - qty)
-        cash -= (new_qty - qty) * price + fee
         qty = new_qty
         rows.append((bar, side, traded, price, traded * abs(price - open_), fee, cash, qty))
     columns = list(zip(*rows, strict=True)) if rows else [()] * 8
