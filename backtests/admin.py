@@ -1,9 +1,11 @@
 """The catalog in the Django admin: where an operator manages datasets and runs."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from backtests.admin_forms import RunAddForm
+from backtests.catalog import queries
 from backtests.jobs import lifecycle
 from backtests.models import Dataset, Run, RunMetrics
 
@@ -104,6 +106,41 @@ class RunAdmin(admin.ModelAdmin):
     autocomplete_fields = ("dataset",)
     inlines = [RunMetricsInline]
     date_hierarchy = "created_at"
+
+    # A run is changed only by its lifecycle (the actions: cancel, re-run; the workers):
+    # a status set by hand would claim artifacts that do not exist, or strand a task.
+    def get_readonly_fields(self, request, obj=None) -> tuple[str, ...]:
+        """Everything, on an existing run; nothing but the add form's inputs on a new one."""
+        if obj is None:
+            return ()
+        return ("viewer", *(f.name for f in Run._meta.fields))
+
+    def get_fields(self, request, obj=None) -> list[str]:
+        if obj is None:
+            return list(RunAddForm.Meta.fields)
+        return super().get_fields(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = RunAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_inlines(self, request, obj=None) -> list:
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request, obj: Run, form, change: bool) -> None:
+        """Add a run as POST /backtests does (its hash, its task, or the existing run)."""
+        if change:
+            return  # nothing on the page is editable
+        created = queries.create_on(form.cleaned_data["dataset"], form.run_request, None)
+        obj.run_id = created.run_id
+        obj._state.adding = False
+        if not created.new:
+            self.message_user(
+                request,
+                f"A run with the same inputs exists already: {created.run_id} (nothing added).",
+                messages.WARNING,
+            )
 
     @admin.display(description="viewer")
     def viewer(self, run: Run) -> str:

@@ -194,6 +194,8 @@ JOB_MAX_ATTEMPTS = int(env_number("JOB_MAX_ATTEMPTS", 3, minimum=1, cast=int))
 # Workers run at a lower CPU priority (nice) than servers on the same machine, so that
 # computing runs never slows requests and sockets down; 0 runs them at the same.
 JOB_WORKER_NICE = int(env_number("JOB_WORKER_NICE", 10, minimum=0, cast=int))
+# For tests only: points at which a process kills itself (project/faults.py), e.g. "enqueue".
+FAULT_POINTS = frozenset(env_list("FAULT_POINTS", []))
 # Playback: the memory a server process may spend on played runs' arrays (bars, equity,
 # fills; about 10 MiB for a year of one-minute bars), least recently used out.
 PLAYBACK_CACHE_BYTES = int(env_number("PLAYBACK_CACHE_BYTES", 512 * 2**20, minimum=2**20, cast=int))

@@ -27,6 +27,7 @@ SETTING_VARS = (
     "ARTIFACTS_DIR",
     "JOB_",
     "RUN_STATUS_",
+    "FAULT_POINTS",
 )
 
 # How each server says where it listens, when started on port 0.

@@ -271,3 +271,33 @@ def test_a_stray_quote_names_its_row(tmp_path) -> None:
     rows = ["2023-01-03,10,11,9,10,1", '2023-01-04,10,"11\r,9,10,1', "2023-01-05,10,11,9,10,1"]
     message = str(refusal(csv(tmp_path, rows)))
     assert "row 2" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n",
+        "my secret diary, page one\nand page two\n",
+        "[settings]\npassword = hunter2\n",
+    ],
+)
+def test_a_file_that_is_not_bars_is_refused_without_quoting_it(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "notes.csv"
+    path.write_text(text)
+    message = str(refusal(path))
+    assert message.startswith("not a bars file: its first line names none of the columns")
+    for word in ("root", "secret", "password", "hunter2", "settings"):
+        assert word not in message
+
+
+def test_a_binary_file_is_refused_as_binary(tmp_path: Path) -> None:
+    path = tmp_path / "program"
+    path.write_bytes(b"\x7fELF\x02\x01\x01\x00\x00secret-symbol\n")
+    message = str(refusal(path))
+    assert message.startswith("not a bars file: a binary file") and "secret" not in message
+
+
+def test_a_header_with_some_columns_still_names_what_it_found(tmp_path: Path) -> None:
+    message = str(refusal(csv(tmp_path, ["2023-01-03,1,2"], "Date,Open,Price\n")))
+    assert "missing required columns: high, low, close, volume" in message
+    assert "'Price'" in message  # a header's names help the user map their columns

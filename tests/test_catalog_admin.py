@@ -110,3 +110,73 @@ def test_admin_actions_cancel_and_rerun(admin_client) -> None:
 
     assert act("cancel_runs") == ("CANCELLED", "DONE")  # a finished run is left alone
     assert act("rerun_runs") == ("QUEUED", "QUEUED")
+
+
+def add_run(admin_client, **changes):
+    form = {
+        "dataset": BASELINE,
+        "strategy_id": "sma_crossover",
+        "params": '{"fast": 7, "slow": 21}',
+        "seed": "5",
+        "slippage_fees": '{"k_spread": 0.02, "fees_bps": 1}',
+        "speed": "",
+        **changes,
+    }
+    return admin_client.post("/admin/backtests/run/add/", form, follow=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_add_run_goes_through_the_apis_creation(admin_client, api) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    call_command("load_demo")
+    before = Run.objects.count()
+    assert add_run(admin_client).status_code == 200
+    assert Run.objects.count() == before + 1
+    added = Run.objects.order_by("-created_at").first()
+    assert added.input_hash and added.status == "QUEUED"
+    assert DBTaskResult.objects.filter(args_kwargs__args=[added.run_id], status="READY").exists()
+    body = {
+        "dataset_id": BASELINE,
+        "strategy_id": "sma_crossover",
+        "params": {"fast": 7, "slow": 21},
+        "seed": 5,
+        "slippage_fees": {"k_spread": 0.02, "fees_bps": 1},
+    }
+    again = api.post("/backtests", body)  # the API sees the same run: same inputs, same hash
+    assert (again.status_code, again.data["run_id"]) == (200, added.run_id)
+    # A second add of the same inputs is no 500 (it was an IntegrityError): a warning.
+    page = add_run(admin_client).content.decode()
+    assert f"A run with the same inputs exists already: {added.run_id}" in page
+    assert Run.objects.count() == before + 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "problem"),
+    [
+        ({"params": '{"fast": 30, "slow": 10}'}, "params", "fast must be less than slow"),
+        ({"params": '{"fast": NaN}'}, "params", "params.fast"),
+        ({"slippage_fees": '{"k_spread": -1, "fees_bps": 1}'}, "slippage_fees", "negative"),
+        ({"seed": "-3"}, "seed", "seed"),
+    ],
+)
+def test_admin_add_run_shows_the_apis_refusal_on_its_field(
+    admin_client, changes, field, problem
+) -> None:
+    call_command("load_demo")
+    before = Run.objects.count()
+    response = add_run(admin_client, **changes)
+    assert response.status_code == 200 and Run.objects.count() == before
+    errors = response.context["adminform"].form.errors
+    assert problem in " ".join(errors.get(field, [])), errors
+
+
+def test_admin_run_page_cannot_change_a_runs_status(admin_client) -> None:
+    call_command("load_demo")
+    queued = Run.objects.filter(status=Run.Status.QUEUED).first()
+    page = admin_client.get(f"/admin/backtests/run/{queued.run_id}/change/").content.decode()
+    for field in ("status", "params", "seed", "dataset", "speed"):
+        assert f'name="{field}"' not in page
+    admin_client.post(f"/admin/backtests/run/{queued.run_id}/change/", {"status": "DONE"})
+    queued.refresh_from_db()
+    assert queued.status == "QUEUED"

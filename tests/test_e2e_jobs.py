@@ -34,6 +34,12 @@ TEN_YEARS = (
     " 'BIG')"
 )
 _seeds = iter(range(1000, 10**6))
+ORPHAN = (
+    "from backtests.models import Run;"
+    "print(Run.objects.create(dataset_id='AAPL-2023-1m', strategy_id='sma_crossover',"
+    " params={{'fast': 20, 'slow': 50}}, seed={seed}, input_hash='orphan-{seed}',"
+    " slippage_fees={{'k_spread': 0.5, 'fees_bps': 1}}).run_id)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +122,32 @@ def test_a_worker_killed_mid_run_leaves_nothing_stuck(server: LiveServer, state:
         assert run["attempts"] == 2
         assert engine_runs(rescuer.log_path, run_id) == 1
         assert "lost its worker" in rescuer.log_path.read_text()
+
+
+def test_a_server_killed_at_the_enqueue_point_leaves_no_run_stuck(state: Path) -> None:
+    body = {**BODY, "seed": next(_seeds)}
+    with live_server("daphne", state, name="doomed", FAULT_POINTS="enqueue", **FAST) as doomed:
+        with pytest.raises(OSError):  # the connection dies with the server (kill -9)
+            api(doomed.http_url, "POST", "/backtests", body)
+        assert doomed.process.wait(10) == -signal.SIGKILL
+    with live_server("daphne", state, name="restarted", **FAST) as server:
+        # The run's row died with its task: the same body makes a new run, which runs.
+        status, created = api(server.http_url, "POST", "/backtests", body)
+        assert (status, created["status"]) == (202, "QUEUED")
+        with live_worker(state, **FAST):
+            wait_for_status(server.http_url, created["run_id"], {"DONE"}, timeout=60)
+
+
+def test_a_worker_gives_a_task_to_a_queued_run_left_without_one(
+    server: LiveServer, state: Path
+) -> None:
+    # As a server killed between the commit and the enqueue left runs before #17.
+    run_id = manage(state, "shell", "-c", ORPHAN.format(seed=next(_seeds))).split()[-1]
+    assert api(server.http_url, "GET", f"/backtests/{run_id}")[1]["status"] == "QUEUED"
+    with live_worker(state, **FAST) as worker:
+        run = wait_for_status(server.http_url, run_id, {"DONE"}, timeout=60)
+        assert run["attempts"] == 1
+        assert f"run {run_id} was QUEUED without a task" in worker.log_path.read_text()
 
 
 def test_sigterm_lets_the_worker_finish_its_run_then_exit(server: LiveServer, state: Path) -> None:

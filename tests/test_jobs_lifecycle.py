@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError
 from django.utils import timezone
+from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
 from backtests.catalog.bars_import import store_bars
@@ -154,7 +155,7 @@ def test_transient_database_errors_are_retried(queued: Run, monkeypatch) -> None
     assert queued.status == "DONE" and queued.attempts == 1
 
 
-def test_a_post_enqueues_the_run_once_committed(api, dataset) -> None:
+def test_a_post_enqueues_the_run_once(api, dataset) -> None:
     from tests.catalog_factories import CREATE_BODY
 
     response = api.post("/backtests", {**CREATE_BODY, "dataset_id": "AAPL-1m"})
@@ -162,6 +163,58 @@ def test_a_post_enqueues_the_run_once_committed(api, dataset) -> None:
     again = api.post("/backtests", {**CREATE_BODY, "dataset_id": "AAPL-1m"})
     assert again.data["status"] == "EXISTS"
     assert queued_tasks(response.data["run_id"]) == 1
+
+
+def test_a_failed_enqueue_leaves_no_run_behind(api, dataset, monkeypatch) -> None:
+    from tests.catalog_factories import CREATE_BODY
+
+    def lost(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(DatabaseBackend, "_task_to_db_task", lost)  # the task's INSERT
+    response = api.post("/backtests", {**CREATE_BODY, "dataset_id": "AAPL-1m"})
+    assert response.status_code == 503 and response.data["error"]["code"] == "BUSY"
+    assert response["Retry-After"] == "1"
+    # The run and its task commit together or not at all: nothing is left QUEUED.
+    assert not Run.objects.exists() and not DBTaskResult.objects.exists()
+    monkeypatch.undo()
+    retry = api.post("/backtests", {**CREATE_BODY, "dataset_id": "AAPL-1m"})
+    assert retry.status_code == 202 and queued_tasks(retry.data["run_id"]) == 1
+
+
+def test_a_queued_run_without_a_task_gets_one_from_the_sweep(queued: Run) -> None:
+    # make_run inserts the row alone, like a server killed between the two before #17.
+    assert queued_tasks(queued.run_id) == 0
+    assert lifecycle.requeue_orphans() == [queued.run_id]
+    assert queued_tasks(queued.run_id) == 1
+    assert lifecycle.requeue_orphans() == []  # its task is READY: nothing more to do
+    assert execute(queued.run_id, "w1") == "DONE"
+    assert lifecycle.requeue_orphans() == []  # DONE runs are not the sweep's
+
+
+def test_a_task_that_died_before_claiming_its_run_is_replaced(queued: Run, settings) -> None:
+    lifecycle.enqueue(queued.run_id)
+    task = DBTaskResult.objects.get()
+    task.claim("killed-worker")  # RUNNING, then the worker died before it claimed the run
+    assert lifecycle.requeue_orphans() == []  # a lease's grace: it may still be claiming
+    DBTaskResult.objects.filter(pk=task.pk).update(
+        started_at=timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS + 1)
+    )
+    assert lifecycle.requeue_orphans() == [queued.run_id]
+    assert queued_tasks(queued.run_id) == 1
+
+
+def test_a_repeat_post_of_a_run_left_without_a_task_requeues_it(api, dataset) -> None:
+    from tests.catalog_factories import CREATE_BODY
+
+    body = {**CREATE_BODY, "dataset_id": "AAPL-1m"}
+    run_id = api.post("/backtests", body).data["run_id"]
+    DBTaskResult.objects.all().delete()  # the task lost, as a kill between the two did
+    again = api.post("/backtests", body)
+    assert (again.status_code, again.data) == (200, {"run_id": run_id, "status": "EXISTS"})
+    assert queued_tasks(run_id) == 1
+    assert api.post("/backtests", body).status_code == 200
+    assert queued_tasks(run_id) == 1  # one task is enough: no more on further repeats
 
 
 def test_rerun_queues_a_finished_run_again(queued: Run) -> None:
@@ -178,6 +231,17 @@ def test_a_run_without_bars_fails_with_a_message(db) -> None:
     assert execute(run.run_id, "w1") == "ERROR"
     run.refresh_from_db()
     assert "has no bars" in run.error
+
+
+def test_a_run_whose_bars_file_is_gone_names_it_without_the_servers_paths(
+    dataset, settings
+) -> None:
+    run = make_run(dataset, status="QUEUED", params={"fast": 5, "slow": 20})
+    (Path(settings.DATA_DIR) / dataset.bars_path).unlink()
+    assert execute(run.run_id, "w1") == "ERROR"
+    run.refresh_from_db()
+    assert f"has no bars file ({dataset.bars_path} is not in the data folder)" in run.error
+    assert str(settings.DATA_DIR) not in run.error and "/" not in run.error
 
 
 def test_cancel_api_cancels_a_queued_run_at_once(api, queued: Run) -> None:

@@ -1,10 +1,14 @@
 """The job metrics on /metrics: runs by status, queue depth, durations, retries."""
 
-import pytest
-from prometheus_client import generate_latest
+import subprocess
+import sys
 
-from backtests.jobs.metrics import COLLECTOR
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from backtests.jobs.metrics import COLLECTOR, JobsCollector
 from tests.catalog_factories import make_dataset, make_run
+from tests.live_server import ROOT, service_env
 
 pytestmark = pytest.mark.django_db
 
@@ -40,3 +44,25 @@ def test_a_scrape_never_waits_for_the_database(monkeypatch) -> None:
     COLLECTOR.refreshing.acquire()  # the background refresh has finished when it is free
     COLLECTOR.refreshing.release()
     assert calls == ["refresh"]
+
+
+def test_registering_the_collector_reads_no_database(monkeypatch) -> None:
+    collector = JobsCollector()
+    calls = []
+    monkeypatch.setattr(collector, "refresh", lambda: calls.append("refresh"))
+    CollectorRegistry(auto_describe=True).register(collector)  # as ready() does
+    assert calls == [] and collector.latest is None
+
+
+def test_ordinary_commands_do_not_touch_the_database_at_start_up(tmp_path) -> None:
+    for command in (["migrate", "--no-input"], ["check"]):
+        result = subprocess.run(
+            [sys.executable, "-W", "always", "manage.py", *command],
+            cwd=ROOT,
+            env=service_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "during app initialization" not in result.stderr

@@ -145,3 +145,43 @@ async def test_a_refused_reimport_leaves_the_runs_playback_as_it_was(done_run) -
     with pytest.raises(DatasetInUse):
         await sync_to_async(store_bars)("AAPL-1m", other, "EURUSD")
     assert await first_frame_or_error(done_run.run_id) == before
+
+
+def lose_artifacts(run: Run, how: str) -> None:
+    """A DONE run's files made unplayable: deleted, damaged, or never written."""
+    artifacts = Path(settings.ARTIFACTS_DIR)
+    if how == "deleted":
+        (artifacts / run.equity_path).unlink()
+        (artifacts / run.fills_path).unlink()
+    elif how == "damaged":
+        (artifacts / run.equity_path).write_bytes(b"not parquet")
+        (artifacts / run.fills_path).write_bytes(b"PAR1" + b"\0" * 64 + b"PAR1")
+    else:  # an admin set a QUEUED run to DONE: no artifacts recorded at all
+        Run.objects.filter(pk=run.pk).update(equity_path="", fills_path="", metrics_path="")
+
+
+HOW = ["deleted", "damaged", "never written"]
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_run_without_readable_artifacts_is_409_on_every_route(api, done_run, how) -> None:
+    lose_artifacts(done_run, how)
+    for path in ("stream", "trades", "equity"):
+        response = api.get(f"/backtests/{done_run.run_id}/{path}")
+        assert response.status_code == 409, (path, response.content)
+        error = response.data["error"]
+        assert error["code"] == "ARTIFACTS_MISSING"
+        assert error["message"].startswith(f"run {done_run.run_id} is DONE but its ")
+        assert str(settings.ARTIFACTS_DIR) not in error["message"]
+    page = api.client.get(f"/backtests/{done_run.run_id}/play")
+    assert page.status_code == 409 and b"cannot be read (missing or damaged)" in page.content
+
+
+@pytest.mark.parametrize("how", HOW)
+async def test_a_run_without_readable_artifacts_is_an_err_on_the_socket(done_run, how) -> None:
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(lose_artifacts)(done_run, how)
+    message = await first_frame_or_error(done_run.run_id)
+    assert message["t"] == "err" and message["code"] == "ARTIFACTS_MISSING"
+    assert "compute it again" in message["msg"]

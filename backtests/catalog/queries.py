@@ -93,6 +93,11 @@ def default_speed(dataset: Dataset) -> int:
 async def create_run(request: RunRequest, idempotency_key: str | None) -> Created:
     """Create a QUEUED run, or find the earlier run with the same key or the same inputs."""
     dataset = await resolve_dataset(request)
+    return await sync_to_async(create_on)(dataset, request, idempotency_key)
+
+
+def create_on(dataset: Dataset, request: RunRequest, idempotency_key: str | None) -> Created:
+    """`create_run` on a resolved dataset (sync: the admin's "Add run" comes here too)."""
     speed = request.speed if request.speed is not None else default_speed(dataset)
     digest = input_hash(
         dataset_id=dataset.dataset_id,
@@ -103,7 +108,7 @@ async def create_run(request: RunRequest, idempotency_key: str | None) -> Create
         slippage_fees=request.slippage_fees,
         speed=speed,
     )
-    return await sync_to_async(create_or_find)(dataset, request, speed, digest, idempotency_key)
+    return create_or_find(dataset, request, speed, digest, idempotency_key)
 
 
 def create_or_find(
@@ -112,6 +117,8 @@ def create_or_find(
     """Insert the run unless an earlier one matches; a lost insert race finds the winner."""
     earlier = find_earlier(digest, idempotency_key)
     if earlier is not None:
+        # A repeat is how a client recovers a run left without a task: it gets one.
+        lifecycle.ensure_task(earlier.run_id)
         return earlier
     try:
         with transaction.atomic():
@@ -126,7 +133,7 @@ def create_or_find(
                 input_hash=digest,
                 idempotency_key=idempotency_key,
             )
-            # The task goes on the queue once the run is committed, never before.
+            # The task commits with the run, or neither does.
             lifecycle.enqueue(run.run_id)
     except IntegrityError:
         # A concurrent request inserted the same inputs or key first.

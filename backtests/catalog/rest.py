@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -61,6 +62,17 @@ def api_view(*methods: str) -> Callable[[AsyncView], AsyncView]:
                 return error_response(ErrorCode.VALIDATION, error.message, error.details)
             except RequestDataTooBig:
                 return error_response(ErrorCode.PAYLOAD_TOO_LARGE, "request body is too large", {})
+            except (OperationalError, InterfaceError) as exc:
+                # The database restarted or dropped the connection: nothing was written
+                # (each write is one transaction), so the client may simply try again.
+                logger.warning(
+                    "database unavailable in %s %s: %r", request.method, request.path, exc
+                )
+                response = error_response(
+                    ErrorCode.BUSY, "the database is unavailable for a moment; retry", {}
+                )
+                response["Retry-After"] = "1"
+                return response
             except Exception:
                 logger.exception("unhandled error in %s %s", request.method, request.path)
                 return error_response(ErrorCode.INTERNAL, "internal server error")

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 
 from backtests.catalog.rest import api_view, error_response, json_response
 from backtests.catalog.validation import parse_results_query
-from backtests.engine import bars as engine_bars
+from backtests.engine import artifacts
 from backtests.engine.trades import Trade, trades_of
 from backtests.errors import ErrorCode
 from backtests.models import Run
@@ -41,6 +41,7 @@ EQUITY_FIELDS = ("ts", "equity", "position", "drawdown")
 class Artifacts:
     """Where a DONE run's files are."""
 
+    run_id: str
     fills: Path
     equity: Path
 
@@ -58,12 +59,12 @@ def artifacts_of(run_id: str) -> Artifacts | None:
     if status != Run.Status.DONE:
         raise NotFinished(status)
     base = Path(settings.ARTIFACTS_DIR)
-    return Artifacts(base / fills, base / equity)
+    return Artifacts(run_id, base / fills, base / equity)
 
 
 def trade_rows(files: Artifacts) -> list[dict]:
     """Every trade of the run, as the API gives them (blocking: run in a thread)."""
-    fills = engine_bars.read_parquet(files.fills, ["ts", "side", "qty", "price", "fee"])
+    fills = artifacts.read(files.run_id, files.fills, ["ts", "side", "qty", "price", "fee"])
     ts = fills.column("ts").cast("int64").to_numpy()
     side = np.where(np.array(fills.column("side").to_pylist()) == "buy", 1, -1)
     columns = [fills.column(name).to_numpy() for name in ("qty", "price", "fee")]
@@ -89,7 +90,7 @@ def trade_row(trade: Trade) -> dict:
 
 def equity_columns(files: Artifacts) -> dict[str, list]:
     """The equity curve by column (blocking: run in a thread)."""
-    table = engine_bars.read_parquet(files.equity, list(EQUITY_FIELDS))
+    table = artifacts.read(files.run_id, files.equity, list(EQUITY_FIELDS))
     ts = table.column("ts").cast("int64").to_numpy()
     columns = {name: table.column(name).to_numpy().tolist() for name in EQUITY_FIELDS[1:]}
     return {"ts": [iso(t) for t in ts.tolist()], **columns}
@@ -129,7 +130,10 @@ async def trades(request: HttpRequest, run_id: str) -> HttpResponse:
     files = await files_or_error(run_id)
     if isinstance(files, HttpResponse):
         return files
-    rows = await sync_to_async(trade_rows)(files)
+    try:
+        rows = await sync_to_async(trade_rows)(files)
+    except artifacts.ArtifactUnreadable as unreadable:
+        return error_response(ErrorCode.ARTIFACTS_MISSING, str(unreadable))
     if query.format == "csv":
         return csv_response(
             [[row[f] for f in TRADE_FIELDS] for row in rows], TRADE_FIELDS, f"{run_id}-trades"
@@ -147,7 +151,10 @@ async def equity(request: HttpRequest, run_id: str) -> HttpResponse:
     files = await files_or_error(run_id)
     if isinstance(files, HttpResponse):
         return files
-    columns = await sync_to_async(equity_columns)(files)
+    try:
+        columns = await sync_to_async(equity_columns)(files)
+    except artifacts.ArtifactUnreadable as unreadable:
+        return error_response(ErrorCode.ARTIFACTS_MISSING, str(unreadable))
     if query.format == "csv":
         rows = [list(values) for values in zip(*columns.values(), strict=True)]
         return csv_response(rows, EQUITY_FIELDS, f"{run_id}-equity")

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from backtests.engine.bars import Bars
+from backtests.engine.bars import Bars, read_parquet
 from backtests.engine.metrics import drawdown
 from backtests.engine.simulation import Simulation
 
@@ -117,3 +117,24 @@ def replace_dir(new: Path, target: Path) -> None:
     os.rename(new, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+class ArtifactUnreadable(Exception):
+    """One of a finished run's files is missing or cannot be read (deleted, damaged, or
+    the run was marked DONE without being computed)."""
+
+
+def read(run_id: str, path: Path, columns: list[str]) -> pa.Table:
+    """Columns of one of a run's Parquet artifacts; ArtifactUnreadable when it cannot be
+    read, named by its file name (never the server's own path)."""
+    try:
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        return read_parquet(path, columns)
+    except (OSError, pa.ArrowException, KeyError):
+        name = path.name if path.suffix == ".parquet" else "files"
+        raise ArtifactUnreadable(
+            f"run {run_id} is DONE but its {name} cannot be read (missing or damaged): "
+            f"compute it again (Re-run in the admin, or manage.py run_backtest {run_id} "
+            "--force)"
+        ) from None

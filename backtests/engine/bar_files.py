@@ -56,6 +56,14 @@ def match_columns(names: list[str]) -> dict[str, int]:
             f"{', '.join(sorted(TIME_NAMES))} all name the time column)"
         )
     missing = [name for name in COLUMNS if name not in found]
+    if len(missing) == len(COLUMNS):
+        # Not a header at all: the file is refused by what it is, and its first line (say
+        # /etc/passwd's) is not quoted back.
+        raise BarsError(
+            f"not a bars file: its first line names none of the columns {', '.join(COLUMNS)} "
+            f"({len(names)} field{'s' if len(names) != 1 else ''}; a bars file starts with a "
+            "header line naming them)"
+        )
     if missing:
         raise BarsError(
             f"missing required columns: {', '.join(missing)} (found: "
@@ -110,6 +118,8 @@ def header(path: Path) -> list[str]:
         line = file.readline(HEADER_LIMIT)
     if not line.strip():
         raise BarsError("the file is empty: expected a header line, then one row per bar")
+    if b"\x00" in line:
+        raise BarsError("not a bars file: a binary file (CSV is text; Parquet is named .parquet)")
     try:
         text = line.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -135,7 +135,11 @@ def run(
         )
     costs = costs_of(inputs.slippage_fees)
     if not Path(bars_path).is_file():
-        raise EngineError(f"dataset {inputs.dataset_id} has no bars file ({bars_path})")
+        # Named as the data folder names it: the server's own paths stay its own.
+        raise EngineError(
+            f"dataset {inputs.dataset_id} has no bars file ({Path(bars_path).name} is not "
+            "in the data folder): import its bars again"
+        )
     try:
         series = bars.load(bars_path, dataset_sha256, interval, tz)
     except bars.BarsChanged as changed:

@@ -11,6 +11,12 @@ one conditional UPDATE, so that two workers, a cancel and a sweep can race witho
   worker sees at the engine's next checkpoint (docs/engine.md).
 - `requeue_expired`: RUNNING with an expired lease (its worker was killed or lost) ->
   QUEUED, and enqueued again; after JOB_MAX_ATTEMPTS, ERROR.
+- `requeue_orphans`: a QUEUED run with no live task (made before tasks were enqueued in
+  the run's own transaction, or its task died before claiming it) gets a new task.
+
+A run's task is inserted in the same transaction as the move that queues it (the task
+table is in the same database), so that no committed QUEUED run is ever without one. A
+second task for a run is harmless: `claim` lets only one of them compute it.
 
 After each move the new status is published to the run's channel-layer group.
 """
@@ -22,10 +28,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.fields.json import KT
 from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from backtests.jobs import status
 from backtests.models import Run, RunMetrics
+from project import faults
 
 logger = logging.getLogger(__name__)
 TERMINAL = (Run.Status.DONE, Run.Status.ERROR, Run.Status.CANCELLED)
@@ -36,10 +46,55 @@ def lease_until():
 
 
 def enqueue(run_id: str) -> None:
-    """Queue the run's task once the current transaction commits."""
+    """Insert the run's task, in the caller's transaction: both commit, or neither."""
     from backtests.jobs.tasks import run_backtest  # the task module imports this one
 
-    transaction.on_commit(lambda: run_backtest.enqueue(run_id))
+    faults.point("enqueue")
+    run_backtest.enqueue(run_id)
+
+
+def live_tasks():
+    """The run ids (as text) of tasks that will still claim their run.
+
+    READY tasks, and RUNNING ones younger than a lease: a worker claims the run as soon as
+    it starts the task, so an older RUNNING task whose run is still QUEUED died first.
+    """
+    from backtests.jobs.tasks import run_backtest
+
+    stale = timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    return (
+        DBTaskResult.objects.filter(task_path=run_backtest.module_path)
+        .filter(
+            Q(status=TaskResultStatus.READY)
+            | Q(status=TaskResultStatus.RUNNING, started_at__gte=stale)
+        )
+        .values(run=KT("args_kwargs__args__0"))
+    )
+
+
+def ensure_task(run_id: str) -> bool:
+    """Give a QUEUED run without a live task a new one; True if it needed one."""
+    with transaction.atomic():
+        orphan = (
+            Run.objects.filter(run_id=run_id, status=Run.Status.QUEUED)
+            .exclude(run_id__in=live_tasks())
+            .exists()
+        )
+        if orphan:
+            enqueue(run_id)
+    if orphan:
+        logger.warning("run %s was QUEUED without a task: enqueued again", run_id)
+    return orphan
+
+
+def requeue_orphans() -> list[str]:
+    """Enqueue again every QUEUED run that has no live task."""
+    orphans = list(
+        Run.objects.filter(status=Run.Status.QUEUED)
+        .exclude(run_id__in=live_tasks())
+        .values_list("run_id", flat=True)
+    )
+    return [run_id for run_id in orphans if ensure_task(run_id)]
 
 
 def claim(run_id: str, worker_id: str) -> bool:

@@ -80,6 +80,20 @@ class JobsCollector(Collector):
 
             threading.Thread(target=work, name="job-metrics", daemon=True).start()
 
+    def describe(self):
+        """The families' names, without figures: registering the collector (in `ready()`)
+        must not reach the database, as a first `collect()` would."""
+        yield GaugeMetricFamily("backtests_runs", "Runs by status", labels=["status"])
+        yield GaugeMetricFamily("backtests_queue_depth", "Runs waiting for a worker (QUEUED)")
+        yield HistogramMetricFamily(
+            "backtests_run_duration_seconds",
+            "Time from a worker's claim to the run's end, over finished runs",
+        )
+        yield CounterMetricFamily(
+            "backtests_run_retries",
+            "Claims beyond each run's first (requeued after a lost worker)",
+        )
+
     def collect(self):
         """The metric families of the latest snapshot (none before the first)."""
         self.refresh_in_background()

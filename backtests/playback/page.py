@@ -7,10 +7,10 @@ from django.views.decorators.http import require_safe
 from backtests.playback import frames
 from backtests.playback.run_data import (
     CACHE,
-    BarsMismatch,
     RunData,
     RunNotFound,
     RunNotPlayable,
+    Unplayable,
 )
 
 
@@ -48,7 +48,7 @@ async def play(request: HttpRequest, run_id: str) -> HttpResponse:
         return render(request, "backtests/play.html", {**context, "status": None}, status=404)
     except RunNotPlayable as not_done:
         context["status"] = not_done.status  # the page waits for DONE on the socket
-    except BarsMismatch as mismatch:
+    except Unplayable as mismatch:
         return render(
             request,
             "backtests/play.html",

@@ -15,10 +15,10 @@ from backtests.playback.consumer_base import PeerGone
 from backtests.playback.protocol import Ctrl, err_frame
 from backtests.playback.run_data import (
     CACHE,
-    BarsMismatch,
     RunData,
     RunNotFound,
     RunNotPlayable,
+    Unplayable,
 )
 from project import metrics
 
@@ -85,8 +85,8 @@ class Player:
                 f"run {self.run_id} is {not_done.status}: only a DONE run can be played",
                 {"status": not_done.status},
             )
-        except BarsMismatch as mismatch:
-            await self.error(ErrorCode.BARS_MISMATCH, str(mismatch), {})
+        except Unplayable as unplayable:
+            await self.error(unplayable.code, str(unplayable), {})
         return None
 
     async def error(self, code: ErrorCode, msg: str, details: dict) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from backtests.errors import ErrorCode
+from backtests.errors import ErrorCode, error_body
 
 CTRL_COMMANDS = ("pause", "play", "seek", "speed")
 MESSAGE_TYPES = ("ctrl", "hb")
@@ -74,8 +74,10 @@ class Reply:
 
 
 def err_frame(code: ErrorCode, msg: str, details: dict[str, Any]) -> str:
-    """Build an `err` frame: {"t":"err","code","msg","details"}."""
-    return orjson.dumps({"t": "err", "code": code.value, "msg": msg, "details": details}).decode()
+    """Build an `err` frame: {"t":"err","code","msg","details"} (and `truncated`, as REST)."""
+    body = error_body(msg, details)
+    frame = {"t": "err", "code": code.value, "msg": body.pop("message"), **body}
+    return orjson.dumps(frame).decode()
 
 
 def internal_error() -> Reply:

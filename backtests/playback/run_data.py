@@ -18,9 +18,11 @@ import pyarrow as pa
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from backtests.engine import artifacts
 from backtests.engine import bars as engine_bars
 from backtests.engine.intervals import SECONDS
 from backtests.engine.metrics import running
+from backtests.errors import ErrorCode
 from backtests.models import Run
 from project import metrics
 
@@ -41,9 +43,32 @@ class RunNotPlayable(Exception):
         self.status = status
 
 
-class BarsMismatch(Exception):
+class Unplayable(Exception):
+    """A DONE run that cannot be played; `code` is the error that says why (409)."""
+
+    code = ErrorCode.ARTIFACTS_MISSING
+
+
+class BarsMismatch(Unplayable):
     """A DONE run whose bars file is not the one it was computed on (or is gone): its
     fills would be drawn on other prices, so it is not played."""
+
+    code = ErrorCode.BARS_MISMATCH
+
+
+class ArtifactsMissing(Unplayable):
+    """A DONE run whose equity or fills file is missing or unreadable (deleted, or the
+    run was marked DONE without being computed)."""
+
+    code = ErrorCode.ARTIFACTS_MISSING
+
+
+def read_artifact(run_id: str, path: Path, columns: list[str]) -> pa.Table:
+    """The columns of one of a run's artifacts; ArtifactsMissing when it cannot be read."""
+    try:
+        return artifacts.read(run_id, path, columns)
+    except artifacts.ArtifactUnreadable as exc:
+        raise ArtifactsMissing(str(exc)) from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,20 +164,20 @@ def run_files(run_id: str) -> RunFiles:
 
 def load(run_id: str, files: RunFiles) -> RunData:
     """Read a run's files into RunData (blocking: call it in a thread); BarsMismatch when
-    the bars are not the run's."""
+    the bars are not the run's, ArtifactsMissing when its own files cannot be read."""
     try:
         series = engine_bars.load(files.bars_path, files.bars_sha256)
     except FileNotFoundError:
         raise BarsMismatch(f"run {run_id}: its bars file is missing") from None
     except engine_bars.BarsChanged as changed:
         raise BarsMismatch(f"run {run_id}: {changed}") from None
-    equity = engine_bars.read_parquet(files.equity_path, ["equity"]).column("equity").to_numpy()
+    equity = read_artifact(run_id, files.equity_path, ["equity"]).column("equity").to_numpy()
     if len(equity) != len(series):
         raise BarsMismatch(
             f"run {run_id} was computed on {len(equity):,} bars; its dataset now has "
             f"{len(series):,}"
         )
-    fills = engine_bars.read_parquet(files.fills_path, ["ts", "side", "qty", "price", "fee"])
+    fills = read_artifact(run_id, files.fills_path, ["ts", "side", "qty", "price", "fee"])
     fill_ts = fills.column("ts").cast("int64").to_numpy()
     total_return, max_drawdown = running(equity)
     return RunData(

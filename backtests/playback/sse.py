@@ -19,10 +19,10 @@ from backtests.errors import ErrorCode
 from backtests.playback import clock, frames, protocol
 from backtests.playback.run_data import (
     CACHE,
-    BarsMismatch,
     RunData,
     RunNotFound,
     RunNotPlayable,
+    Unplayable,
 )
 from project import metrics
 
@@ -101,8 +101,8 @@ async def stream(request: HttpRequest, run_id: str) -> HttpResponse:
             f"run {run_id} is {not_done.status}: only a DONE run can be played",
             {"status": not_done.status},
         )
-    except BarsMismatch as mismatch:
-        return error_response(ErrorCode.BARS_MISMATCH, str(mismatch))
+    except Unplayable as unplayable:
+        return error_response(unplayable.code, str(unplayable))
     start = 0 if position is None else data.bar_at(position)
     if start >= data.bars:
         return error_response(

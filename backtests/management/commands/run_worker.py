@@ -14,7 +14,8 @@ logger = logging.getLogger("backtests.jobs.worker")
 
 
 class Sweeper(threading.Thread):
-    """Requeues runs whose worker was lost, every third of a lease (any worker does it)."""
+    """Requeues runs whose worker was lost, and gives a task to QUEUED runs without one,
+    every third of a lease (any worker does it)."""
 
     def __init__(self) -> None:
         super().__init__(name="lease-sweeper", daemon=True)
@@ -24,6 +25,7 @@ class Sweeper(threading.Thread):
         while not self.stopped.wait(settings.JOB_LEASE_SECONDS / 3):
             try:
                 lifecycle.requeue_expired()
+                lifecycle.requeue_orphans()
             except Exception as exc:  # the next sweep tries again
                 logger.warning("lease sweep failed: %r", exc)
             finally:
@@ -54,6 +56,7 @@ class Command(BaseCommand):
         # On a machine shared with servers, a run's computation waits for requests.
         os.nice(nice)
         lifecycle.requeue_expired()
+        lifecycle.requeue_orphans()
         Sweeper().start()
         worker = Worker(
             queue_names=["default"],
