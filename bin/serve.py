@@ -3,8 +3,9 @@
     python bin/serve.py [--server daphne|uvicorn] [--host 127.0.0.1] [--port 8000]
 
 Ctrl-C or SIGTERM stops both: each gets one SIGTERM (the worker finishes the run it is
-computing, then exits); whichever exits first, the other is stopped too. The exit code
-is the server's.
+computing, then exits), and the exit code is 0. A worker that dies is restarted with a
+back-off, logged, while the server goes on serving; a server that exits stops the worker,
+and its exit code is serve.py's.
 """
 
 import argparse
@@ -17,6 +18,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 GRACE_SECONDS = 10
+# A worker that exits on its own is restarted after 1, 2, 4 ... seconds, at most 30; the
+# count starts again once a worker has run for a minute.
+BACKOFF_MAX_SECONDS = 30
+BACKOFF_RESET_SECONDS = 60
+# How a server stopped by our SIGTERM exits: 0, or killed by the signal it re-raised.
+STOPPED_BY_US = (0, -signal.SIGTERM, -signal.SIGINT)
 
 
 def server_command(server: str, host: str, port: int) -> list[str]:
@@ -41,6 +48,8 @@ def server_command(server: str, host: str, port: int) -> list[str]:
         "off",
         "--ws-max-size",
         "1048576",
+        "--http",
+        "project.uvicorn_http:BoundedHttpToolsProtocol",
     ]
 
 
@@ -58,18 +67,54 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.wait()
 
 
+class Worker:
+    """The worker process, restarted with a back-off whenever it exits on its own."""
+
+    def __init__(self) -> None:
+        self.process = self.start()
+        self.restarts = 0
+        self.started_at = time.monotonic()
+        self.restart_at: float | None = None
+
+    @staticmethod
+    def start() -> subprocess.Popen:
+        # Its own session: a Ctrl-C reaches serve.py only, which stops the worker once
+        # (a second SIGINT would make the worker abandon the run it is computing).
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "run_worker"], cwd=ROOT, start_new_session=True
+        )
+
+    def check(self) -> None:
+        """Restart the worker if it died, once its back-off has passed."""
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.process, self.started_at, self.restart_at = self.start(), now, None
+                log(f"worker restarted (pid {self.process.pid})")
+            return
+        code = self.process.poll()
+        if code is None:
+            return
+        if now - self.started_at > BACKOFF_RESET_SECONDS:
+            self.restarts = 0  # it ran well for a while: this is a new failure, not a loop
+        delay = min(BACKOFF_MAX_SECONDS, 2**self.restarts)
+        self.restarts += 1
+        self.restart_at = now + delay
+        log(f"the worker exited (code {code}); restarting it in {delay} s; the server stays up")
+
+
+def log(message: str) -> None:
+    print(f"serve: {message}", file=sys.stderr, flush=True)
+
+
 def main() -> int:
-    """Start both, wait for a signal or for either to exit, stop both."""
+    """Start both, keep the worker running, stop both on a signal or when the server exits."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
-    # Own sessions: a Ctrl-C reaches this process only, which then stops each child once
-    # (a second SIGINT would make the worker abandon the run it is computing).
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker"], cwd=ROOT, start_new_session=True
-    )
+    worker = Worker()
     server = subprocess.Popen(
         server_command(args.server, args.host, args.port), cwd=ROOT, start_new_session=True
     )
@@ -81,12 +126,14 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    while not stopping and server.poll() is None and worker.poll() is None:
+    while not stopping and server.poll() is None:
+        worker.check()
         time.sleep(0.2)
     if not stopping:
-        name = "server" if server.poll() is not None else "worker"
-        print(f"serve: the {name} exited; stopping the other", file=sys.stderr, flush=True)
-    stop([server, worker])
+        log(f"the server exited (code {server.returncode}); stopping the worker")
+    stop([server, worker.process])
+    if stopping and server.returncode in STOPPED_BY_US:
+        return 0  # uvicorn re-raises the SIGTERM it was sent: that is a clean stop
     return server.returncode or 0
 
 

@@ -23,6 +23,7 @@ django_asgi_app = ASGIHandler()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from backtests.routing import websocket_urlpatterns  # noqa: E402
+from project import daphne_limits  # noqa: E402
 from project.body_limit import BodyLimit  # noqa: E402
 from project.reason_phrases import fill_twisted_reason_phrases  # noqa: E402
 from project.static_files import StaticFilesHandler  # noqa: E402
@@ -33,6 +34,7 @@ from project.websocket_guards import (  # noqa: E402
 )
 
 fill_twisted_reason_phrases()
+daphne_limits.install()
 
 application = ProtocolTypeRouter(
     {

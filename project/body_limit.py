@@ -3,7 +3,8 @@
 daphne and uvicorn buffer a whole body for the application, and Django checks its own
 limit only when a view reads the body: a 1 GB POST to any URL would be read in full and
 answered 200. This wrapper answers 413 as soon as the Content-Length, or the bytes
-received so far, pass the limit: settings.DATASET_MAX_BYTES for an upload of bars
+received so far, pass the limit (under daphne, project/daphne_limits.py does it earlier
+still, before Twisted reads the body at all): settings.DATASET_MAX_BYTES for an upload of bars
 (POST /datasets), HTTP_MAX_BODY_BYTES for every other request.
 """
 
@@ -77,7 +78,12 @@ class BodyLimit:
 
 def body_limit(scope: dict) -> int:
     """The largest body this request may carry."""
-    if scope["path"] == "/datasets" and scope["method"] == "POST":
+    return limit_for(scope["method"], scope["path"])
+
+
+def limit_for(method: str, path: str) -> int:
+    """The largest body a request with this method and path may carry."""
+    if path == "/datasets" and method == "POST":
         return settings.DATASET_MAX_BYTES
     return settings.HTTP_MAX_BODY_BYTES
 

@@ -229,6 +229,9 @@ WS_MAX_CONNECTIONS = int(env_number("WS_MAX_CONNECTIONS", 10_000, minimum=1, cas
 # HTTP request bodies over this many bytes get 413 before they are read.
 HTTP_MAX_BODY_BYTES = int(env_number("HTTP_MAX_BODY_BYTES", 1_048_576, minimum=1, cast=int))
 DATA_UPLOAD_MAX_MEMORY_SIZE = HTTP_MAX_BODY_BYTES
+# A request line and headers over this many bytes get 431 under uvicorn (its httptools
+# protocol has no bound; project/uvicorn_http.py); daphne refuses a header line over 16 KiB.
+HTTP_MAX_HEADER_BYTES = int(env_number("HTTP_MAX_HEADER_BYTES", 65_536, minimum=1024, cast=int))
 # POST /datasets bodies (a bars file) may be this large; spooled to disk, never held whole.
 DATASET_MAX_BYTES = int(env_number("DATASET_MAX_BYTES", 268_435_456, minimum=1, cast=int))
 

@@ -54,6 +54,8 @@ COMMANDS = {
         "off",
         "--ws-max-size",
         "1048576",
+        "--http",
+        "project.uvicorn_http:BoundedHttpToolsProtocol",
     ],
 }
 

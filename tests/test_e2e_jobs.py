@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -184,26 +185,35 @@ def test_concurrent_posts_while_two_workers_write_never_lock_sqlite(
     assert "Traceback" not in logs
 
 
-def test_make_start_backend_runs_a_server_and_a_worker_and_stops_both(state: Path) -> None:
-    port = free_port()
+@contextmanager
+def serving(state: Path, command: list[str], port: int) -> Iterator[subprocess.Popen]:
+    """`command` (serve.py, or make start-backend) until /healthz answers; killed at the end."""
     log = (state / "serve.log").open("w")
     serve = subprocess.Popen(
-        [sys.executable, "bin/serve.py", "--port", str(port)],
-        cwd=ROOT,
-        env=service_env(state, **FAST),
-        stdout=log,
-        stderr=log,
+        command, cwd=ROOT, env=service_env(state, **FAST), stdout=log, stderr=log
     )
-    base = f"http://127.0.0.1:{port}"
+    serve.log_path = state / "serve.log"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
-                if api(base, "GET", "/healthz")[0] == 200:
+                if api(f"http://127.0.0.1:{port}", "GET", "/healthz")[0] == 200:
                     break
             except OSError:
-                assert time.monotonic() < deadline
+                assert time.monotonic() < deadline and serve.poll() is None
                 time.sleep(0.1)
+        yield serve
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+        log.close()
+
+
+def test_make_start_backend_runs_a_server_and_a_worker_and_stops_both(state: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serving(state, [sys.executable, "bin/serve.py", "--port", str(port)], port) as serve:
         children = child_pids(serve.pid)
         assert len(children) == 2  # the server and the worker
         status, body = api(base, "POST", "/backtests", {**BODY, "seed": next(_seeds)})
@@ -211,13 +221,58 @@ def test_make_start_backend_runs_a_server_and_a_worker_and_stops_both(state: Pat
         wait_for_status(base, body["run_id"], {"DONE"})
         started = time.monotonic()
         serve.send_signal(signal.SIGTERM)
-        serve.wait(15)
+        assert serve.wait(15) == 0
         assert time.monotonic() - started < 10
         assert not [pid for pid in children if Path(f"/proc/{pid}").exists() and not zombie(pid)]
-    finally:
-        if serve.poll() is None:
-            serve.kill()
-        log.close()
+
+
+def workers(serve: subprocess.Popen) -> list[int]:
+    return [pid for pid in child_pids(serve.pid) if b"run_worker" in cmdline(pid)]
+
+
+def worker_pid(serve: subprocess.Popen) -> int:
+    (pid,) = workers(serve)
+    return pid
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_a_worker_that_dies_is_restarted_and_the_server_stays_up(state: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serving(state, [sys.executable, "bin/serve.py", "--port", str(port)], port) as serve:
+        for _ in range(2):  # twice: the second restart waits longer (1 s, then 2 s)
+            doomed = worker_pid(serve)
+            os.kill(doomed, signal.SIGKILL)
+            deadline = time.monotonic() + 15
+            while workers(serve) in ([], [doomed]):
+                assert api(base, "GET", "/healthz")[0] == 200  # served all along
+                assert time.monotonic() < deadline, "the worker was not restarted"
+                time.sleep(0.1)
+            assert serve.poll() is None
+        status, body = api(base, "POST", "/backtests", {**BODY, "seed": next(_seeds)})
+        assert status == 202
+        wait_for_status(base, body["run_id"], {"DONE"}, timeout=60)  # the new worker runs it
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(15) == 0
+    log = serve.log_path.read_text()
+    assert f"the worker exited (code {-signal.SIGKILL}); restarting it in 1 s" in log
+    assert "restarting it in 2 s" in log and "worker restarted (pid " in log
+
+
+def test_make_start_backend_with_uvicorn_ends_cleanly_on_sigterm(state: Path) -> None:
+    port = free_port()
+    command = ["make", "--no-print-directory", "start-backend", "SERVER=uvicorn", f"PORT={port}"]
+    with serving(state, command, port) as make:
+        (serve,) = child_pids(make.pid)  # the recipe execs serve.py
+        os.kill(serve, signal.SIGTERM)
+        assert make.wait(15) == 0  # it was make's "Error 241": uvicorn re-raises SIGTERM
+    assert "Error" not in make.log_path.read_text()
 
 
 def free_port() -> int:
