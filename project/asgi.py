@@ -26,6 +26,7 @@ from backtests.routing import websocket_urlpatterns  # noqa: E402
 from project import daphne_limits  # noqa: E402
 from project.body_limit import BodyLimit  # noqa: E402
 from project.reason_phrases import fill_twisted_reason_phrases  # noqa: E402
+from project.root_path import IgnoreRootPath  # noqa: E402
 from project.static_files import StaticFilesHandler  # noqa: E402
 from project.websocket_guards import (  # noqa: E402
     ConnectionCap,
@@ -36,11 +37,13 @@ from project.websocket_guards import (  # noqa: E402
 fill_twisted_reason_phrases()
 daphne_limits.install()
 
-application = ProtocolTypeRouter(
-    {
-        "http": BodyLimit(StaticFilesHandler(django_asgi_app)),
-        "websocket": ConnectionCap(OriginGuard(RefusingURLRouter(websocket_urlpatterns))),
-    }
+application = IgnoreRootPath(
+    ProtocolTypeRouter(
+        {
+            "http": BodyLimit(StaticFilesHandler(django_asgi_app)),
+            "websocket": ConnectionCap(OriginGuard(RefusingURLRouter(websocket_urlpatterns))),
+        }
+    )
 )
 
 # Take the start-up heap (Django, Channels, the server: a few hundred thousand objects)

@@ -19,6 +19,11 @@ PLAYBACK_LOADS = Counter(
     "backtests_playback_run_loads", "Runs' arrays read from disk for playback (once per run)"
 )
 PLAYBACK_CACHE_BYTES = Gauge(
-    "backtests_playback_cache_bytes", "Bytes of runs' arrays held for playback in this process"
+    "backtests_playback_cache_bytes",
+    "Bytes of runs' arrays in memory for playback in this process (held by players or cached)",
+)
+PLAYBACK_REFUSED = Counter(
+    "backtests_playback_refused",
+    "Plays refused because the runs that players hold fill PLAYBACK_CACHE_BYTES (BUSY)",
 )
 HTTP_REQUESTS = Counter("backtests_http_requests", "HTTP responses, by status", ["status"])

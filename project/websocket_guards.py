@@ -114,11 +114,8 @@ class RefusingURLRouter(URLRouter):
 
     async def __call__(self, scope, receive, send) -> None:
         """Route the handshake, or refuse it when no route matches."""
-        # daphne copies a client's Daphne-Root-Path header into root_path, and URLRouter
-        # then refuses every path outside it. This service is never mounted under a
-        # prefix, so a client must not be able to choose one.
-        if scope.get("root_path"):
-            scope = {**scope, "root_path": ""}
+        # root_path is cleared before this (project/root_path.py): a client's
+        # Daphne-Root-Path would make URLRouter refuse every path outside it.
         path = scope["path"].lstrip("/")
         if not any(route.pattern.match(path) for route in self.routes):
             logger.info("websocket refused: no route for path %r", scope["path"][:200])

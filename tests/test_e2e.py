@@ -136,6 +136,26 @@ def test_client_sent_root_path_header_is_ignored(server: LiveServer) -> None:
         assert ws.recv(timeout=5) == PLAY
 
 
+def test_client_sent_root_path_header_is_ignored_over_http(server: LiveServer) -> None:
+    import http.client
+
+    def get(path: str, root: str) -> http.client.HTTPResponse:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("GET", path, headers={"Daphne-Root-Path": root})
+        response = conn.getresponse()
+        response.body = response.read()
+        conn.close()
+        return response
+
+    # It moved the admin's login redirect under any prefix a client chose.
+    admin = get("/admin/", "/evil")
+    assert admin.status == 302
+    assert admin.getheader("Location") == "/admin/login/?next=/admin/"
+    # And it cut a path down to another route's: /strategies became "/".
+    listing = get("/strategies", "/strategies")
+    assert listing.status == 200 and b'"items"' in listing.body
+
+
 def test_connection_without_origin_is_accepted(server: LiveServer) -> None:
     with connect(server.ws_url + "/backtests/cli/ws", open_timeout=10) as ws:
         ws.send(PLAY)

@@ -10,6 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings as django_settings
 from django.db import connections
+from django.test import Client as SyncClient
 
 from backtests.catalog.bars_import import store_bars
 from backtests.engine import bars as engine_bars
@@ -302,6 +303,73 @@ async def test_the_cache_keeps_to_its_budget_least_recently_used_out(done_run, s
     assert list(CACHE.runs) == [other.run_id]
     await CACHE.get(done_run.run_id)
     assert list(CACHE.runs) == [done_run.run_id] and CACHE.loads == 3
+
+
+async def another_run(done_run) -> Run:
+    other = await sync_to_async(make_run)(done_run.dataset, status="QUEUED", speed=FAST)
+    assert await sync_to_async(execute)(other.run_id, "test") == "DONE"
+    return other
+
+
+async def test_runs_that_sockets_play_count_against_the_budget(done_run, settings) -> None:
+    other = await another_run(done_run)
+    first = await CACHE.get(done_run.run_id)
+    settings.PLAYBACK_CACHE_BYTES = first.nbytes + 1  # room for one run
+    ws = await open_socket(done_run)
+    await ctrl(ws, "seek", pos=1)
+    await ws.receive_from(timeout=5)
+    assert CACHE.holders == {done_run.run_id: 1}
+    # The played run cannot be evicted (its socket keeps it alive): the other is refused.
+    late = await open_socket(other)
+    await ctrl(late, "play")
+    refused = json.loads(await late.receive_from(timeout=5))
+    assert refused["t"] == "err" and refused["code"] == "BUSY"
+    assert "PLAYBACK_CACHE_BYTES" in refused["msg"] and "retry when one ends" in refused["msg"]
+    assert list(CACHE.runs) == [done_run.run_id]
+    assert CACHE.nbytes <= settings.PLAYBACK_CACHE_BYTES
+    # The stream is refused the same way, before it starts.
+    response = await sync_to_async(SyncClient().get)(f"/backtests/{other.run_id}/stream")
+    assert response.status_code == 503 and response["Retry-After"] == "10"
+    assert json.loads(response.content)["error"]["code"] == "BUSY"
+    # Once the first socket leaves, its run is let go and the other plays.
+    await ws.disconnect()
+    assert CACHE.holders == {}
+    await ctrl(late, "play")
+    assert json.loads(await late.receive_from(timeout=5))["t"] == "frame"
+    assert list(CACHE.runs) == [other.run_id] and CACHE.holders == {other.run_id: 1}
+    await late.disconnect()
+
+
+async def test_the_metric_reports_every_run_in_memory(done_run, settings) -> None:
+    from prometheus_client import REGISTRY
+
+    other = await another_run(done_run)
+    sockets = [await open_socket(run) for run in (done_run, other)]
+    for ws in sockets:
+        await ctrl(ws, "seek", pos=1)
+        await ws.receive_from(timeout=5)
+    gauge = REGISTRY.get_sample_value("backtests_playback_cache_bytes")
+    assert gauge == CACHE.nbytes == sum(run.nbytes for run in CACHE.runs.values())
+    assert len(CACHE.runs) == 2
+    for ws in sockets:
+        await ws.disconnect()
+    assert CACHE.holders == {}
+
+
+async def test_a_socket_that_leaves_while_its_run_loads_holds_nothing(done_run) -> None:
+    from backtests.playback.player import Player
+
+    sent = []
+
+    async def send(text: str) -> None:
+        sent.append(text)
+
+    player = Player(done_run.run_id, send)
+    loading = asyncio.ensure_future(player.data("play"))
+    await asyncio.sleep(0)
+    player.stop()  # the socket's clean-up runs while the load is in its thread
+    assert await loading is None
+    assert CACHE.holders == {} and sent == []
 
 
 def test_frame_times_are_iso_utc_to_the_second() -> None:

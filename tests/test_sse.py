@@ -159,3 +159,40 @@ def test_a_client_that_leaves_ends_its_stream_at_once(server: LiveServer) -> Non
     server.wait_for_metric(SSE_OPEN, 0, timeout=5)  # no stream left running
     assert "Traceback" not in server.log()
     assert api(server.http_url, "GET", "/healthz")[0] == 200
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+def test_streams_hold_their_runs_within_the_playback_budget(demo_dir: Path, kind: str) -> None:
+    """Six slow streams of six runs took daphne from 575 to 1,805 MiB with a 512 MiB budget:
+    now a run that does not fit beside those being streamed is refused, 503 BUSY."""
+    with live_server(kind, demo_dir, name="budget", PLAYBACK_CACHE_BYTES="1048576") as live:
+        done = api(live.http_url, "GET", "/backtests?status=DONE&limit=50")[1]["items"]
+        minute = [r["run_id"] for r in done if r["dataset"]["interval"] == "1m"]
+        first, second = minute[:2]
+
+        def stream(run_id: str):
+            conn = http.client.HTTPConnection("127.0.0.1", live.port, timeout=10)
+            conn.request("GET", f"/backtests/{run_id}/stream?speed=60")
+            return conn, conn.getresponse()
+
+        held, response = stream(first)
+        assert response.status == 200
+        read_events(response, 1)
+        size = live.metric("backtests_playback_cache_bytes")
+        assert size > 1048576  # one run is always let in, whatever its size
+        refused, busy = stream(second)
+        assert busy.status == 503 and busy.getheader("Retry-After") == "10"
+        assert json.loads(busy.read())["error"]["code"] == "BUSY"
+        refused.close()
+        assert live.metric("backtests_playback_cache_bytes") == size  # nothing more loaded
+        assert live.metric("backtests_playback_refused_total") == 1
+        held.sock.close()
+        held.close()
+        live.wait_for_metric(SSE_OPEN, 0, timeout=5)
+        conn, response = stream(second)  # the first run is let go: the second fits now
+        assert response.status == 200
+        conn.sock.close()
+        conn.close()
+        live.wait_for_metric(SSE_OPEN, 0, timeout=5)
+        assert "Traceback" not in live.log()

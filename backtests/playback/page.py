@@ -7,6 +7,7 @@ from django.views.decorators.http import require_safe
 from backtests.playback import frames
 from backtests.playback.run_data import (
     CACHE,
+    PlaybackFull,
     RunData,
     RunNotFound,
     RunNotPlayable,
@@ -48,6 +49,10 @@ async def play(request: HttpRequest, run_id: str) -> HttpResponse:
         return render(request, "backtests/play.html", {**context, "status": None}, status=404)
     except RunNotPlayable as not_done:
         context["status"] = not_done.status  # the page waits for DONE on the socket
+    except PlaybackFull as full:
+        return render(
+            request, "backtests/play.html", {**context, "status": None, "problem": full}, status=503
+        )
     except Unplayable as mismatch:
         return render(
             request,

@@ -15,6 +15,7 @@ from backtests.playback.consumer_base import PeerGone
 from backtests.playback.protocol import Ctrl, err_frame
 from backtests.playback.run_data import (
     CACHE,
+    PlaybackFull,
     RunData,
     RunNotFound,
     RunNotPlayable,
@@ -41,6 +42,7 @@ class Player:
         self.dropped = 0
         self.producer: asyncio.Task | None = None
         self.loaded: RunData | None = None  # shared with every socket of the run
+        self.stopped = False
 
     async def before_echo(self, ctrl: Ctrl) -> None:
         """Stop the producer before a command's echo: no frame follows a pause's echo,
@@ -74,7 +76,12 @@ class Player:
         try:
             if self.missing:
                 raise RunNotFound(self.run_id)
-            self.loaded = await CACHE.get(self.run_id)
+            data = await CACHE.get(self.run_id)
+            if self.stopped:
+                return None  # the socket left while the run was loading: hold nothing
+            if self.loaded is None:
+                CACHE.hold(data)  # released by stop(), the socket's one clean-up path
+                self.loaded = data
             return self.loaded
         except RunNotFound:
             self.missing = True
@@ -87,6 +94,8 @@ class Player:
             )
         except Unplayable as unplayable:
             await self.error(unplayable.code, str(unplayable), {})
+        except PlaybackFull as full:
+            await self.error(ErrorCode.BUSY, str(full), {})
         return None
 
     async def error(self, code: ErrorCode, msg: str, details: dict) -> None:
@@ -137,11 +146,15 @@ class Player:
                 await producer
 
     def stop(self) -> None:
-        """The socket's clean-up: cancel the producer, without waiting."""
+        """The socket's clean-up: cancel the producer, without waiting; release the run."""
         self.playing = False
+        self.stopped = True
         if self.producer is not None:
             self.producer.cancel()
             self.producer = None
+        if self.loaded is not None:
+            CACHE.release(self.run_id)
+            self.loaded = None
 
     async def produce(self, data: RunData) -> None:
         """Send frames on the clock until paused, stopped or at the end (clock.py)."""

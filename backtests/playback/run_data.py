@@ -3,8 +3,8 @@
 Bars (the dataset's Parquet file), equity and fills (the run's artifacts), and the running
 metrics, as numpy arrays: a socket holds only its position, speed and state, never a copy.
 Loading reads files, so it runs in a thread, never on the event loop; concurrent first
-plays of one run share one load. The cache is bounded by PLAYBACK_CACHE_BYTES, least
-recently used out.
+plays of one run share one load. The cache is bounded by PLAYBACK_CACHE_BYTES, counting
+the runs that live players hold (never evicted) and the least recently used others.
 """
 
 import asyncio
@@ -120,6 +120,7 @@ class RunFiles:
     """Where a DONE run's data is, and what its bars must be."""
 
     speed: int
+    bars: int  # the dataset's bars (0 if not known): what the arrays will cost
     bar_seconds: int  # the dataset's interval, in seconds
     bars_path: Path
     bars_sha256: str  # "" for a run recorded before runs kept it: not checked
@@ -140,6 +141,7 @@ def run_files(run_id: str) -> RunFiles:
             "bars_sha256",
             "dataset__bars_path",
             "dataset__interval",
+            "dataset__bars",
             "equity_path",
             "fills_path",
         )
@@ -147,13 +149,14 @@ def run_files(run_id: str) -> RunFiles:
     )
     if row is None:
         raise RunNotFound(run_id)
-    status, speed, bars_sha256, bars_path, interval, equity_path, fills_path = row
+    status, speed, bars_sha256, bars_path, interval, bars, equity_path, fills_path = row
     if status != Run.Status.DONE:
         raise RunNotPlayable(status)
     data, artifacts = Path(settings.DATA_DIR), Path(settings.ARTIFACTS_DIR)
     own = data / f"{bars_sha256}.parquet"
     return RunFiles(
         speed=speed,
+        bars=bars or 0,
         bar_seconds=SECONDS.get(interval, 60),
         bars_path=own if bars_sha256 and own.is_file() else data / bars_path,
         bars_sha256=bars_sha256,
@@ -202,20 +205,42 @@ def load(run_id: str, files: RunFiles) -> RunData:
     )
 
 
+class PlaybackFull(Exception):
+    """Loading another run would pass PLAYBACK_CACHE_BYTES: the runs in memory are held
+    by live players (sockets and streams), which cannot be evicted."""
+
+
+# What a run's arrays cost per bar: six of the bars (int64 and float64), equity and the
+# two running metrics, 8 bytes each (RunData.nbytes counts the real figure once loaded).
+BYTES_PER_BAR = 9 * 8
+
+
 class RunCache:
-    """Per process: run id -> RunData, least recently used out past the byte budget."""
+    """Per process: run id -> RunData, held by live players or least recently used.
+
+    The budget (PLAYBACK_CACHE_BYTES) counts every run in memory, those that players hold
+    included: a held run is never evicted (a socket would keep it alive anyway), so a new
+    run that does not fit beside the held ones is refused (PlaybackFull), not loaded.
+    """
 
     def __init__(self) -> None:
         self.runs: OrderedDict[str, RunData] = OrderedDict()
+        self.holders: dict[str, int] = {}  # run id -> live players holding it
         self.loading: dict[str, asyncio.Future] = {}
         self.loads = 0  # how many times a run was read from disk (tests, metrics)
 
     @property
     def nbytes(self) -> int:
+        """Bytes of every run in memory, held or not (what /metrics reports)."""
         return sum(run.nbytes for run in self.runs.values())
 
+    @property
+    def held_bytes(self) -> int:
+        return sum(self.runs[run_id].nbytes for run_id in self.holders if run_id in self.runs)
+
     async def get(self, run_id: str) -> RunData:
-        """The run's data: cached, or loaded once (in a thread) however many ask at once."""
+        """The run's data: cached, or loaded once (in a thread) however many ask at once;
+        PlaybackFull when it does not fit beside the runs that players hold."""
         if run_id in self.runs:
             self.runs.move_to_end(run_id)
             return self.runs[run_id]
@@ -226,7 +251,9 @@ class RunCache:
         self.loading[run_id] = future
         try:
             files = await database_sync_to_async(run_files)(run_id)
+            self.check_room(run_id, files.bars * BYTES_PER_BAR)  # before reading anything
             data = await asyncio.to_thread(load, run_id, files)
+            self.check_room(run_id, data.nbytes)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: no "never retrieved" warning if nobody waits
@@ -237,18 +264,53 @@ class RunCache:
         metrics.PLAYBACK_LOADS.inc()
         self.runs[run_id] = data
         self.evict()
-        metrics.PLAYBACK_CACHE_BYTES.set(self.nbytes)
         future.set_result(data)
         return data
 
+    def check_room(self, run_id: str, size: int) -> None:
+        """PlaybackFull if `size` more bytes would pass the budget beside the held runs
+        (with nothing held, one run is always let in, whatever its size)."""
+        held = self.held_bytes
+        budget = settings.PLAYBACK_CACHE_BYTES
+        if held and held + size > budget:
+            metrics.PLAYBACK_REFUSED.inc()
+            raise PlaybackFull(
+                f"run {run_id} cannot be played now: {len(self.holders)} runs playing here "
+                f"hold {held / 2**20:,.0f} MiB of the {budget / 2**20:,.0f} MiB for playback "
+                f"(PLAYBACK_CACHE_BYTES), and it needs {size / 2**20:,.0f} MiB more; retry "
+                "when one ends"
+            )
+
+    def hold(self, data: RunData) -> None:
+        """A live player uses this run: it stays in memory (and counted) until released."""
+        self.runs.setdefault(data.run_id, data)
+        self.holders[data.run_id] = self.holders.get(data.run_id, 0) + 1
+        metrics.PLAYBACK_CACHE_BYTES.set(self.nbytes)
+
+    def release(self, run_id: str) -> None:
+        """A player is done with the run; past the budget, unheld runs go."""
+        left = self.holders.get(run_id, 0) - 1
+        if left > 0:
+            self.holders[run_id] = left
+        else:
+            self.holders.pop(run_id, None)
+        self.evict()
+
     def evict(self) -> None:
-        """Drop the least recently used runs while over budget (never the newest)."""
-        while len(self.runs) > 1 and self.nbytes > settings.PLAYBACK_CACHE_BYTES:
-            self.runs.popitem(last=False)
+        """Drop the least recently used runs that no player holds while over budget
+        (never the newest)."""
+        budget = settings.PLAYBACK_CACHE_BYTES
+        for run_id in list(self.runs)[:-1]:
+            if self.nbytes <= budget:
+                break
+            if run_id not in self.holders:
+                del self.runs[run_id]
+        metrics.PLAYBACK_CACHE_BYTES.set(self.nbytes)
 
     def clear(self) -> None:
         """Forget every run (tests)."""
         self.runs.clear()
+        self.holders.clear()
         self.loading.clear()
         self.loads = 0
 

@@ -19,6 +19,7 @@ from backtests.errors import ErrorCode
 from backtests.playback import clock, frames, protocol
 from backtests.playback.run_data import (
     CACHE,
+    PlaybackFull,
     RunData,
     RunNotFound,
     RunNotPlayable,
@@ -70,6 +71,7 @@ async def events(data: RunData, start: int, speed: float) -> AsyncIterator[str]:
     of open streams shows that nothing is left running.
     """
     metrics.SSE_OPEN.inc()
+    CACHE.hold(data)  # counted against PLAYBACK_CACHE_BYTES while the stream is open
     try:
         dropped = 0
         ticks = clock.schedule(data, start, speed, settings.WS_HEARTBEAT_INTERVAL)
@@ -84,6 +86,7 @@ async def events(data: RunData, start: int, speed: float) -> AsyncIterator[str]:
                 yield f"event: frame\nid: {last}\ndata: {text}\n\n"
         yield "event: end\ndata: {}\n\n"
     finally:
+        CACHE.release(data.run_id)
         metrics.SSE_OPEN.dec()
 
 
@@ -103,6 +106,10 @@ async def stream(request: HttpRequest, run_id: str) -> HttpResponse:
         )
     except Unplayable as unplayable:
         return error_response(unplayable.code, str(unplayable))
+    except PlaybackFull as full:
+        response = error_response(ErrorCode.BUSY, str(full))
+        response["Retry-After"] = "10"
+        return response
     start = 0 if position is None else data.bar_at(position)
     if start >= data.bars:
         return error_response(
