@@ -74,7 +74,7 @@ bench-playback: $(STAMP) ## Frames at 30 a second: intervals, CPU per frame, lat
 bench-jobs: $(STAMP) ## POST -> DONE latency and runs per second with two workers
 	$(BIN)/python -m bench.jobs $(JOBS_ARGS)
 
-soak: $(STAMP) ## 100,000 messages and 10,000 connect/disconnect cycles; RSS must come back
+soak: $(STAMP) ## Transport soak (RSS must come back), then SOAK_SECONDS (600) of mixed load with workers killed: nothing lost
 	$(BIN)/python -m bench.soak
 
 lock: ## Re-resolve pyproject.toml's dependencies into the exact pins of requirements*.txt

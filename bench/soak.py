@@ -1,6 +1,9 @@
-"""Soak: 100,000 messages and 10,000 connect/disconnect cycles; RSS must come back.
+"""Soak: 100,000 messages and 10,000 connect/disconnect cycles; RSS must come back. Then
+the mixed-load phase (bench/mixed_load.py): SOAK_SECONDS of every kind of request with a
+worker killed every 30 s, and the checks that nothing was lost.
 
     python -m bench.soak [--messages 100000] [--cycles 10000] [--servers daphne,uvicorn]
+                         [--phases transport,mixed] [--seconds SOAK_SECONDS]
 
 For each server: a warm-up with the same load (the first pass grows a fresh process to
 its working set), then RSS, then the soak, then RSS again after a few seconds of quiet.
@@ -8,12 +11,13 @@ The bound: RSS after within 10% of RSS before. Results: bench/results/soak.json.
 """
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 
+from bench import mixed_load, servers
 from bench import results as bench_results
-from bench import servers
 from bench.transport import loadgen, result
 
 BOUND = 0.10
@@ -37,13 +41,30 @@ def soak(server: servers.Server, messages: int, cycles: int) -> dict:
 
 
 def main() -> None:
-    """Soak each server, print the figures, write the JSON."""
+    """Each phase on each server; print the figures, write the JSON; exit 1 on a miss."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--cycles", type=int, default=10_000)
     parser.add_argument("--servers", default="daphne,uvicorn")
+    parser.add_argument("--phases", default="transport,mixed")
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("SOAK_SECONDS", 600)))
     args = parser.parse_args()
-    results = {}
+    phases = args.phases.split(",")
+    passed = True
+    if "transport" in phases:
+        passed = transport(args)
+    if "mixed" in phases:
+        mixed = {}
+        for kind in args.servers.split(","):
+            mixed[kind] = mixed_load.mixed(kind, args.seconds)
+            passed = mixed_load.report(mixed[kind]) and passed
+        print(f"results: {bench_results.write('soak_mixed', mixed)}")
+    sys.exit(0 if passed else 1)
+
+
+def transport(args) -> bool:
+    """The first phase, on each server; whether RSS came back on every one."""
+    results, passed = {}, True
     for kind in args.servers.split(","):
         server = servers.start(kind)
         try:
@@ -54,6 +75,7 @@ def main() -> None:
             server.stop()
         f = results[kind]
         verdict = "ok" if abs(f["rss_growth"]) <= BOUND else "MISSED"
+        passed = passed and verdict == "ok"
         print(
             f"{kind:8} {f['messages']:,} messages in {f['echo_seconds']:.1f}s, "
             f"{f['cycles']:,} connect/disconnect cycles in {f['cycle_seconds']:.1f}s; "
@@ -62,6 +84,7 @@ def main() -> None:
             flush=True,
         )
     print(f"results: {bench_results.write('soak', results)}")
+    return passed
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from backtests.engine import bars, synthetic
+from backtests.engine import artifacts, bars, synthetic
 from backtests.models import Dataset, Run, RunMetrics
 from tests.catalog_factories import make_dataset, make_run
 
@@ -141,6 +141,27 @@ def test_demo_done_runs_are_computed_by_the_engine(db) -> None:
         assert written["metrics"]["total_return"] == run.metrics.total_return
         manifest = json.loads((Path(settings.ARTIFACTS_DIR) / run.manifest_path).read_text())
         assert manifest["dataset"]["sha256"] == run.dataset.bars_sha256
+        assert artifacts.verify(Path(settings.ARTIFACTS_DIR) / run.run_id) == []
+
+
+def test_a_runs_folder_is_checked_against_its_manifest(db) -> None:
+    call_command("load_demo")
+    run = Run.objects.filter(status="DONE").first()
+    folder = Path(settings.ARTIFACTS_DIR) / run.run_id
+    manifest = json.loads((folder / "run-manifest.json").read_text())
+    assert sorted(manifest["files"]) == [
+        "equity.parquet",
+        "fills.parquet",
+        "metrics.json",
+        "orders.parquet",
+    ]
+    assert manifest["files"]["equity.parquet"] == artifacts.file_sha256(folder / "equity.parquet")
+    (folder / "fills.parquet").write_bytes(b"changed")
+    (folder / "orders.parquet").unlink()
+    assert sorted(artifacts.verify(folder)) == [
+        "fills.parquet: sha256 differs from the manifest's",
+        "orders.parquet: missing",
+    ]
 
 
 def test_demo_has_daily_bars_and_ordinary_figures(db) -> None:

@@ -6,6 +6,7 @@ run-manifest.json. The Parquet files hold only the run's data (no write time), s
 same inputs give byte-identical files.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ NAMES = {
     "manifest": "run-manifest.json",
 }
 UTC_NS = pa.timestamp("ns", tz="UTC")
+FILE_KEYS = ("equity", "orders", "fills", "metrics")  # the files the manifest vouches for
 
 
 def timestamps(values: np.ndarray) -> pa.Array:
@@ -100,7 +102,9 @@ def write_run(
         ):
             pq.write_table(table, tmp / NAMES[key], compression="zstd")
         write_json(tmp / NAMES["metrics"], metrics)
-        write_json(tmp / NAMES["manifest"], manifest)
+        # The manifest names each file's sha256: a run's folder can be checked whole.
+        files = {NAMES[key]: file_sha256(tmp / NAMES[key]) for key in FILE_KEYS}
+        write_json(tmp / NAMES["manifest"], {**manifest, "files": files})
         replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -138,3 +142,31 @@ def read(run_id: str, path: Path, columns: list[str]) -> pa.Table:
             f"compute it again (Re-run in the admin, or manage.py run_backtest {run_id} "
             "--force)"
         ) from None
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(out_dir: Path) -> list[str]:
+    """What is wrong with a run's folder against its manifest (empty: every file is there
+    with the bytes the manifest names)."""
+    try:
+        manifest = json.loads((Path(out_dir) / NAMES["manifest"]).read_text())
+    except (OSError, ValueError) as exc:
+        return [f"{NAMES['manifest']}: unreadable ({exc.__class__.__name__})"]
+    problems = []
+    for name, expected in manifest.get("files", {}).items():
+        path = Path(out_dir) / name
+        if not path.is_file():
+            problems.append(f"{name}: missing")
+        elif file_sha256(path) != expected:
+            problems.append(f"{name}: sha256 differs from the manifest's")
+    if not manifest.get("files"):
+        problems.append(f"{NAMES['manifest']}: names no files")
+    return problems
