@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
@@ -215,6 +216,9 @@ CORS_ALLOWED_ORIGINS = env_list(
     "DJANGO_CORS_ALLOWED_ORIGINS", ["http://localhost:5173", "http://127.0.0.1:5173"]
 )
 CORS_EXPOSE_HEADERS = ["X-Request-ID"]
+# The request headers the API reads, beyond django-cors-headers' defaults (which have
+# Authorization and Content-Type): without them a browser's preflight fails.
+CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key", "x-idempotency-key", "x-request-id")
 
 # WebSocket protocol limits (docs/api/ws-protocol.md).
 WS_MAX_MESSAGE_BYTES = int(env_number("WS_MAX_MESSAGE_BYTES", 65536, minimum=1, cast=int))

@@ -52,8 +52,14 @@ class Api:
     def post(self, path: str, body, headers: dict | None = None, raw: bool = False):
         """POST a JSON body (or raw bytes/str when `raw`) and check the answer."""
         data = body if raw else json.dumps(body)
+        # CONTENT_TYPE as extra too: Django's client sets none for an empty body, and an
+        # unsafe request without application/json is 415.
         response = self.client.post(
-            path, data, content_type="application/json", headers=headers or {}
+            path,
+            data,
+            content_type="application/json",
+            headers=headers or {},
+            CONTENT_TYPE="application/json",
         )
         return self.checked("POST", path, response)
 

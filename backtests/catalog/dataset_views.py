@@ -24,7 +24,7 @@ from backtests.errors import ErrorCode
 COPY_CHUNK = 1 << 20
 
 
-@api_view("GET", "POST")
+@api_view("GET", "POST", json_body=False)  # an upload is CSV or Parquet, checked below
 async def datasets(request: HttpRequest) -> HttpResponse:
     """GET lists datasets by id; POST uploads a bars file as a dataset."""
     if request.method == "POST":

@@ -21,6 +21,7 @@ from backtests.errors import ErrorCode, rest_error
 logger = logging.getLogger(__name__)
 
 AsyncView = Callable[..., Awaitable[HttpResponse]]
+JSON = "application/json"
 
 
 def json_response(data: Any, status: int = 200) -> HttpResponse:
@@ -35,11 +36,18 @@ def error_response(
     return json_response(rest_error(code, message, details), status=code.http_status)
 
 
-def api_view(*methods: str) -> Callable[[AsyncView], AsyncView]:
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def api_view(*methods: str, json_body: bool = True) -> Callable[[AsyncView], AsyncView]:
     """Make an async view an API endpoint: allowed methods, JSON errors, no CSRF.
 
     The API authenticates no one by cookie, so CSRF protection has nothing to protect
-    and would refuse the frontend's cross-origin POSTs.
+    and would refuse the frontend's cross-origin POSTs. What keeps another site's page
+    from writing instead: an unsafe request must say `Content-Type: application/json`
+    (415 otherwise; `json_body=False` for a view that takes other types and checks them
+    itself), which no form and no `no-cors` fetch can send, and which makes a browser ask
+    first (a CORS preflight) from an origin that is not allowed.
     """
     allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
     allow_header = ", ".join(sorted(allowed))
@@ -56,6 +64,13 @@ def api_view(*methods: str) -> Callable[[AsyncView], AsyncView]:
                 )
                 response["Allow"] = allow_header
                 return response
+            if json_body and request.method in UNSAFE and request.content_type != JSON:
+                return error_response(
+                    ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                    f"a {request.method} here is sent as {JSON}, not "
+                    f"{request.content_type or 'no Content-Type'}",
+                    {"Content-Type": f"must be {JSON}"},
+                )
             try:
                 return await view(request, *args, **kwargs)
             except ValidationError as error:

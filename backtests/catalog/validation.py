@@ -100,12 +100,37 @@ class RunQuery:
     order: str = "-created_at"
 
 
+class DuplicateKey(ValueError):
+    """An object in the body names a key twice (which JSON parsers resolve differently)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key[:100]
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads' object hook: the object, refusing a key given twice."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
+    return result
+
+
 def parse_json_body(body: bytes) -> Any:
     """Decode a request body as JSON; NaN and Infinity decode to floats, checked later."""
     if not body:
         raise ValidationError("request body is empty", {"body": "expected a JSON object"})
     try:
-        return json.loads(body, parse_constant=float)
+        return json.loads(body, parse_constant=float, object_pairs_hook=unique_keys)
+    except DuplicateKey as duplicate:
+        raise ValidationError(
+            "request body is not valid JSON",
+            {"body": f"the key {duplicate.key!r} is given twice"},
+        ) from None
     except RecursionError:
         raise ValidationError(
             "request body is not valid JSON", {"body": "nested too deeply"}
