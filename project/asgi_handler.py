@@ -13,13 +13,19 @@ hopping to it for the request signals, was most of the request's cost.
   under this handler they run on a thread created for the request a moment earlier, or on
   the shared thread that holds no connections, so they never have anything to do.
   request_finished's close_old_connections stays: it returns the request's connection.
+- Django's middleware named in settings.MIDDLEWARE is loaded in its adapted form
+  (project/middleware.py ADAPTED), so that the setting names Django's own classes and
+  `manage.py check --deploy` sees them.
 """
 
 from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 from django.core import signals
+from django.core.handlers import base
 from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
 from django.db import close_old_connections, reset_queries
+
+from project.middleware import ADAPTED
 
 
 class ASGIHandler(DjangoASGIHandler):
@@ -29,6 +35,17 @@ class ASGIHandler(DjangoASGIHandler):
         super().__init__()
         signals.request_started.disconnect(close_old_connections)
         signals.request_started.disconnect(reset_queries)
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        """Django's loading, with each of Django's classes swapped for its adapted form."""
+        import_string = base.import_string
+        # Django's loop imports each path with base.import_string: it is the one place to
+        # swap a class without copying the loop (start-up runs it once, in one thread).
+        base.import_string = lambda path: ADAPTED.get(path) or import_string(path)
+        try:
+            super().load_middleware(is_async)
+        finally:
+            base.import_string = import_string
 
     async def __call__(self, scope, receive, send) -> None:
         """Handle one HTTP request, in a thread-sensitive context unless it is a probe."""

@@ -87,6 +87,17 @@ CsrfViewMiddleware = site_only(csrf.CsrfViewMiddleware)
 AuthenticationMiddleware = site_only(auth.AuthenticationMiddleware)
 MessageMiddleware = site_only(messages.MessageMiddleware)
 
+# What the ASGI handler loads for each of Django's classes named in settings.MIDDLEWARE.
+ADAPTED = {
+    "django.middleware.security.SecurityMiddleware": SecurityMiddleware,
+    "django.middleware.common.CommonMiddleware": CommonMiddleware,
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": XFrameOptionsMiddleware,
+    "django.contrib.sessions.middleware.SessionMiddleware": SessionMiddleware,
+    "django.middleware.csrf.CsrfViewMiddleware": CsrfViewMiddleware,
+    "django.contrib.auth.middleware.AuthenticationMiddleware": AuthenticationMiddleware,
+    "django.contrib.messages.middleware.MessageMiddleware": MessageMiddleware,
+}
+
 
 class RequestIdMiddleware:
     """Tag each request with an id, and count responses by status.

@@ -102,16 +102,19 @@ INSTALLED_APPS = [
 # Django's stock middleware, adapted in project/middleware.py so that the JSON API and the
 # probes take no thread hops: header-only hooks run on the event loop, and the session,
 # CSRF, auth and messages middleware run for the admin's pages only.
+# Django's own classes, so that `manage.py check --deploy` sees what runs; the ASGI
+# handler loads each in its adapted form (project/middleware.py ADAPTED: no thread hops
+# on API paths), the test client's WSGI handler as it is.
 MIDDLEWARE = [
     "project.middleware.RequestIdMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "project.middleware.SecurityMiddleware",
-    "project.middleware.SessionMiddleware",
-    "project.middleware.CommonMiddleware",
-    "project.middleware.CsrfViewMiddleware",
-    "project.middleware.AuthenticationMiddleware",
-    "project.middleware.MessageMiddleware",
-    "project.middleware.XFrameOptionsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -210,6 +213,18 @@ USE_TZ = True
 
 # Served by the ASGI app itself (see project/asgi.py): daphne serves no files.
 STATIC_URL = "static/"
+
+# Behind a TLS-terminating proxy (which sets X-Forwarded-Proto): HTTPS only, HSTS for a
+# year, cookies sent over HTTPS only. The probes stay reachable over plain HTTP.
+SECURE = env_bool("DJANGO_SECURE", False)
+if SECURE:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = int(env_number("DJANGO_HSTS_SECONDS", 31_536_000, minimum=0, cast=int))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
 
 # CORS for the frontend (the Vite dev server by default).
 CORS_ALLOWED_ORIGINS = env_list(

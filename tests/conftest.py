@@ -4,12 +4,41 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from asgiref.testing import ApplicationCommunicator
 from channels.testing import WebsocketCommunicator
 
 from project.asgi import application
 from tests.openapi import assert_response_matches
 
 FRONTEND_ORIGIN = b"http://localhost:5173"
+
+
+async def asgi_get(path: str) -> dict:
+    """GET `path` through project.asgi.application, as daphne would: status, headers, body."""
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    comm = ApplicationCommunicator(application, scope)
+    await comm.send_input({"type": "http.request", "body": b""})
+    start = await comm.receive_output(5)
+    body = b""
+    while True:
+        chunk = await comm.receive_output(5)
+        body += chunk.get("body", b"")
+        if not chunk.get("more_body"):
+            break
+    await comm.wait(5)
+    return {"status": start["status"], "headers": dict(start["headers"]), "body": body}
 
 
 def communicator(

@@ -1,10 +1,9 @@
 """HTTP around the views: Host validation, unknown paths, CORS, the admin and its static files."""
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
 from django.test import AsyncClient, Client
 
-from project.asgi import application
+from tests.conftest import asgi_get
 
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "localhost:8000"])
@@ -54,39 +53,18 @@ def test_admin_login_page_renders(client: Client) -> None:
     assert b"/static/admin/css/base.css" in response.content
 
 
-async def asgi_get(path: str) -> dict:
-    """GET `path` through project.asgi.application, as daphne would: status, headers, body."""
-    scope = {
-        "type": "http",
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-    comm = ApplicationCommunicator(application, scope)
-    await comm.send_input({"type": "http.request", "body": b""})
-    start = await comm.receive_output(5)
-    body = b""
-    while True:
-        chunk = await comm.receive_output(5)
-        body += chunk.get("body", b"")
-        if not chunk.get("more_body"):
-            break
-    await comm.wait(5)
-    return {"status": start["status"], "headers": dict(start["headers"]), "body": body}
-
-
 async def test_admin_static_files_are_served_by_the_asgi_app() -> None:
     response = await asgi_get("/static/admin/css/base.css")
     assert response["status"] == 200
     assert response["headers"][b"Content-Type"].startswith(b"text/css")
     assert b"body" in response["body"]
+
+
+async def test_static_files_carry_nosniff_and_a_referrer_policy() -> None:
+    for path in ("/static/admin/css/base.css", "/static/backtests/play.js"):
+        headers = (await asgi_get(path))["headers"]
+        assert headers[b"X-Content-Type-Options"] == b"nosniff", path
+        assert headers[b"Referrer-Policy"] == b"same-origin", path
 
 
 async def test_missing_static_file_gets_404() -> None:

@@ -1,5 +1,7 @@
 """project/middleware.py under ASGI: API paths skip the admin's middleware; headers apply
-everywhere. (AsyncClient goes through Django's ASGI handler, where the adapters act.)"""
+everywhere. settings.MIDDLEWARE names Django's classes; project/asgi_handler.py loads their
+adapted forms, so the adapters are tested through project.asgi.application (AsyncClient's
+handler loads Django's classes as they are)."""
 
 import threading
 
@@ -9,8 +11,10 @@ from django.contrib.sessions import middleware as sessions
 from django.db import connections
 from django.middleware import security
 from django.test import AsyncClient
+from django.utils.module_loading import import_string
 
 from project.middleware import is_api_path
+from tests.conftest import asgi_get
 
 
 @pytest.mark.parametrize(
@@ -84,13 +88,13 @@ async def test_api_paths_skip_the_site_middleware(site_db, monkeypatch) -> None:
         return original(self, request)
 
     monkeypatch.setattr(sessions.SessionMiddleware, "process_request", spy)
-    await AsyncClient().get("/healthz")
-    await AsyncClient().get("/backtests")
-    await AsyncClient().get("/admin/login/")
+    await asgi_get("/healthz")
+    await asgi_get("/backtests")
+    await asgi_get("/admin/login/")
     assert seen == ["/admin/login/"]
 
 
-async def test_header_middleware_runs_on_the_event_loop(monkeypatch) -> None:
+async def test_header_middleware_runs_on_the_event_loop(site_db, monkeypatch) -> None:
     threads = []
     original = security.SecurityMiddleware.process_response
 
@@ -99,5 +103,17 @@ async def test_header_middleware_runs_on_the_event_loop(monkeypatch) -> None:
         return original(self, request, response)
 
     monkeypatch.setattr(security.SecurityMiddleware, "process_response", spy)
-    await AsyncClient().get("/healthz")
+    await asgi_get("/healthz")
     assert threads == [threading.current_thread()]
+
+
+def test_middleware_names_djangos_classes_and_the_asgi_handler_adapts_them() -> None:
+    from django.conf import settings
+
+    from project import middleware
+
+    for path, adapted in middleware.ADAPTED.items():
+        assert path in settings.MIDDLEWARE  # what check --deploy reads
+        assert issubclass(adapted, import_string(path)) and adapted is not import_string(path)
+    # That the ASGI handler loads the adapted forms, the two tests above show: the
+    # session middleware skips API paths and the security one runs on the loop.

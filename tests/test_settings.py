@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from project import settings as project_settings
-from tests.live_server import SETTING_VARS
+from tests.live_server import SETTING_VARS, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,3 +101,35 @@ def test_env_number_enforces_the_minimum(monkeypatch, raw: str) -> None:
     monkeypatch.setenv("X_NUM", raw)
     with pytest.raises(ImproperlyConfigured, match="must be at least"):
         project_settings.env_number("X_NUM", 5.0, minimum=0.01)
+
+
+def deploy_check(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=service_env(
+            tmp_path,
+            DJANGO_ALLOWED_HOSTS="backtests.example.com",
+            DJANGO_SECRET_KEY="k" * 20 + "-a-long-random-production-key-" + "z" * 20,
+            **env,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_for_the_documented_production_settings(tmp_path) -> None:
+    result = deploy_check(tmp_path, DJANGO_SECURE="1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_sees_djangos_own_middleware(tmp_path) -> None:
+    # Without DJANGO_SECURE it warns of HTTPS settings, and only of those: the middleware
+    # (security, CSRF, X-Frame-Options) is seen, not falsely reported missing.
+    output = deploy_check(tmp_path).stderr
+    for code in ("W004", "W008", "W012", "W016"):
+        assert f"security.{code}" in output
+    for code in ("W001", "W002", "W003"):
+        assert f"security.{code}" not in output
