@@ -26,6 +26,7 @@ from pathlib import Path
 from bench import results as bench_results
 from bench.catalog import recreate_postgres
 from bench.servers import free_port
+from bin.serve import server_command
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/backtest_jobs"
@@ -88,19 +89,7 @@ def wait_healthy(base: str) -> None:
 
 def server(env: dict, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = spawn(
-        env,
-        log,
-        str(Path(sys.executable).parent / "uvicorn"),
-        "project.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--lifespan",
-        "off",
-        "--no-access-log",
-    )
+    process = spawn(env, log, *server_command("uvicorn", "127.0.0.1", port), "--no-access-log")
     base = f"http://127.0.0.1:{port}"
     wait_healthy(base)
     return process, base

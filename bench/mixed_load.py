@@ -41,9 +41,9 @@ from backtests.engine import artifacts
 from bench import results as bench_results
 from bench.jobs import DRAIN, env_for, manage, spawn, stop, wait_healthy
 from bench.servers import free_port
+from bin.serve import server_command
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 RSS_BOUND = 0.10
 # The RSS bound is a long-form check: a short run's warm-up is too short for the process
 # to reach its working set (frame-text caches, allocator arenas), so it only reports it.
@@ -92,27 +92,6 @@ def request(base: str, method: str, path: str, tally: Tally, body: dict | None =
         return status, json.loads(text)
     except ValueError:
         return status, None
-
-
-def server_command(kind: str, port: int) -> list[str]:
-    """The server as `make start-backend` runs it."""
-    if kind == "daphne":
-        return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "project.asgi:application"]
-    return [
-        str(BIN / "uvicorn"),
-        "project.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--lifespan",
-        "off",
-        "--ws-max-size",
-        "1048576",
-        "--http",
-        "project.uvicorn_http:BoundedHttpToolsProtocol",
-        "--no-access-log",
-    ]
 
 
 def rss_bytes(pid: int) -> int:
@@ -234,7 +213,7 @@ def mixed(kind: str, seconds: float) -> dict:
     manage(env, "shell", "-c", DRAIN)
     port = free_port()
     base, ws_base = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
-    server = spawn(env, var / "server.log", *server_command(kind, port))
+    server = spawn(env, var / "server.log", *server_command(kind, "127.0.0.1", port))
     workers = [
         spawn(env, var / f"worker-{i}.log", sys.executable, "manage.py", "run_worker")
         for i in (0, 1)

@@ -10,6 +10,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bin.serve import server_command
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SEED_DIR = ROOT.parent / "shared" / "anchors" / "fastapi_seed"
@@ -85,8 +87,9 @@ def command(kind: str, port: int) -> tuple[list[str], Path]:
     daphne = [str(BIN / "daphne"), "-v", "0", "-b", "127.0.0.1", "-p", str(port)]
     if kind == "daphne":
         return [*daphne, "project.asgi:application"], ROOT
-    if kind == "uvicorn":
-        return [str(BIN / "uvicorn"), "project.asgi:application", *uvicorn], ROOT
+    if kind == "uvicorn":  # as make start-backend runs it, quieter
+        quiet = ["--no-access-log", "--log-level", "warning"]
+        return [*server_command("uvicorn", "127.0.0.1", port), *quiet], ROOT
     if kind == "daphne-bare":
         return [*daphne, "bench.bare_echo:app"], ROOT
     if kind == "seed":

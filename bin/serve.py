@@ -27,7 +27,8 @@ STOPPED_BY_US = (0, -signal.SIGTERM, -signal.SIGINT)
 
 
 def server_command(server: str, host: str, port: int) -> list[str]:
-    """The server's command line."""
+    """The server's command line (the tests and the benchmarks start it the same way:
+    `from bin.serve import server_command`)."""
     if server == "daphne":
         return [
             str(BIN / "daphne"),

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bin.serve import server_command
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # Environment variables that are this service's settings: a test server starts without
@@ -43,20 +45,7 @@ COMMANDS = {
         "project.asgi:application",
     ],
     # As `make start-backend SERVER=uvicorn` runs it.
-    "uvicorn": [
-        str(BIN / "uvicorn"),
-        "project.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--lifespan",
-        "off",
-        "--ws-max-size",
-        "1048576",
-        "--http",
-        "project.uvicorn_http:BoundedHttpToolsProtocol",
-    ],
+    "uvicorn": server_command("uvicorn", "127.0.0.1", 0),
 }
 
 
