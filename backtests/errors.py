@@ -11,6 +11,8 @@ class ErrorCode(StrEnum):
     """A machine-readable error code, shared by REST and WebSocket errors."""
 
     VALIDATION = "VALIDATION"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
     CONFLICT = "CONFLICT"
     IDP_CONFLICT = "IDP_CONFLICT"
     RUN_NOT_FOUND = "RUN_NOT_FOUND"
@@ -35,6 +37,8 @@ class ErrorCode(StrEnum):
 
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.VALIDATION: 422,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.CONFLICT: 409,
     ErrorCode.IDP_CONFLICT: 409,
     ErrorCode.RUN_NOT_FOUND: 404,

@@ -1,5 +1,6 @@
 """The run catalog: datasets, runs and their metrics."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -59,6 +60,16 @@ class Dataset(models.Model):
     bars = models.BigIntegerField(default=0, help_text="how many bars the file holds")
     first_bar_at = models.DateTimeField(null=True, blank=True)
     last_bar_at = models.DateTimeField(null=True, blank=True)
+    # Who uploaded it; none for the operator's (import_bars, the demo), which every user
+    # may use. A user's own dataset is theirs alone unless it is public.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="datasets",
+    )
+    public = models.BooleanField(default=False, help_text="every user may read and use it")
 
     class Meta:
         ordering = ["dataset_id"]
@@ -118,7 +129,18 @@ class Run(models.Model):
     worker_id = models.CharField(max_length=100, blank=True, help_text="who holds the lease")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    idempotency_key = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # Scoped to its owner ("<user id>:<key>"), so that two users' keys never meet.
+    idempotency_key = models.CharField(max_length=300, unique=True, null=True, blank=True)
+    # Who created it: the user, or, without one (AUTH_MODE=off), the client's address,
+    # which the active-runs quota counts by.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="runs",
+    )
+    client = models.CharField(max_length=64, blank=True, help_text="the address it came from")
 
     class Meta:
         ordering = ["-created_at", "-run_id"]
@@ -134,6 +156,10 @@ class Run(models.Model):
             models.Index(fields=["dataset", "status"], name="run_dataset_status"),
             # The sweep for lost workers: RUNNING runs whose lease has expired.
             models.Index(fields=["status", "lease_expires_at"], name="run_status_lease"),
+            # A user's own runs, newest first; and the active-runs quota.
+            models.Index(fields=["owner", "created_at", "run_id"], name="run_owner_created"),
+            models.Index(fields=["owner", "status"], name="run_owner_status"),
+            models.Index(fields=["client", "status"], name="run_client_status"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -1,16 +1,21 @@
 """Operational endpoints: liveness, readiness and metrics (docs/operations.md)."""
 
 import asyncio
+import hmac
 import time
 
 import orjson
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from accounts import authentication
+from backtests.catalog.rest import forbidden, unauthenticated
 
 HEALTHY = b'{"status":"ok"}'
 CHECK_TIMEOUT = 2.0  # seconds, per readiness check
@@ -76,8 +81,37 @@ async def readyz(request: HttpRequest) -> HttpResponse:
     )
 
 
+def is_metrics_token(request: HttpRequest) -> bool:
+    """Whether the request's Bearer token is METRICS_TOKEN (compared in constant time)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return bool(
+        settings.METRICS_TOKEN
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), settings.METRICS_TOKEN.encode())
+    )
+
+
+async def metrics_refusal(request: HttpRequest) -> HttpResponse | None:
+    """Under AUTH_MODE=required, the 401 or 403 unless METRICS_TOKEN or a staff user."""
+    if not authentication.required() or is_metrics_token(request):
+        return None
+    try:
+        user = await authentication.authenticate(request)
+    except authentication.BadCredentials as bad:
+        return unauthenticated(str(bad), bad_token=True)
+    if not user.is_authenticated:
+        return unauthenticated("/metrics needs METRICS_TOKEN or a staff user's credentials")
+    if not user.is_staff:
+        return forbidden("/metrics is for staff users and METRICS_TOKEN")
+    return None
+
+
 @csrf_exempt
 @require_safe
 async def metrics(request: HttpRequest) -> HttpResponse:
     """GET /metrics: this process's metrics in the Prometheus text format."""
+    refused = await metrics_refusal(request)
+    if refused is not None:
+        return refused
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

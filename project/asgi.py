@@ -3,7 +3,8 @@
 Only composes: Django for HTTP (static files first, since daphne serves none; the handler
 is Django's, minus a thread per probe request: project/asgi_handler.py) behind a body
 size limit (with standard reason phrases on daphne's status lines), and for WebSockets a
-cap on open sockets, the origin check, and a router that refuses what it cannot route.
+cap on open sockets, the origin check, authentication (AUTH_MODE=required), and a router
+that refuses what it cannot route.
 """
 
 import gc
@@ -22,6 +23,7 @@ django_asgi_app = ASGIHandler()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from accounts.socket_auth import SocketAuth  # noqa: E402
 from backtests.routing import websocket_urlpatterns  # noqa: E402
 from project import daphne_limits  # noqa: E402
 from project.body_limit import BodyLimit  # noqa: E402
@@ -41,7 +43,9 @@ application = IgnoreRootPath(
     ProtocolTypeRouter(
         {
             "http": BodyLimit(StaticFilesHandler(django_asgi_app)),
-            "websocket": ConnectionCap(OriginGuard(RefusingURLRouter(websocket_urlpatterns))),
+            "websocket": ConnectionCap(
+                OriginGuard(SocketAuth(RefusingURLRouter(websocket_urlpatterns)))
+            ),
         }
     )
 )

@@ -7,7 +7,7 @@ WS_OPENED = Counter("backtests_ws_connections_opened", "WebSocket connections ac
 WS_REFUSED = Counter(
     "backtests_ws_connections_refused",
     "WebSocket handshakes refused, by reason",
-    ["reason"],  # origin, route, capacity
+    ["reason"],  # origin, route, capacity, auth, forbidden, client
 )
 WS_MESSAGES_IN = Counter("backtests_ws_messages_in", "WebSocket frames received")
 WS_MESSAGES_OUT = Counter("backtests_ws_messages_out", "WebSocket frames sent")

@@ -79,9 +79,25 @@ def secret_key(allowed_hosts: list[str]) -> str:
         return key
 
 
+def auth_mode(allowed_hosts: list[str]) -> str:
+    """AUTH_MODE: "required" unless set, or unless the service answers on loopback only."""
+    raw = os.environ.get("AUTH_MODE", "").strip().lower()
+    if raw in {"required", "off"}:
+        return raw
+    if raw:
+        raise ImproperlyConfigured(f"AUTH_MODE={raw!r}: use required or off.")
+    public = [host for host in allowed_hosts if host not in LOOPBACK_HOSTS]
+    return "required" if public else "off"
+
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", LOOPBACK_HOSTS)
 SECRET_KEY = secret_key(ALLOWED_HOSTS)
+# "required": the API, its sockets and its streams need a user (a token or a session);
+# "off": anyone who reaches the port may do anything (docs/access.md).
+AUTH_MODE = auth_mode(ALLOWED_HOSTS)
+# A Bearer token for /metrics alone (Prometheus), besides staff users' credentials.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
 
 INSTALLED_APPS = [
     "daphne",
@@ -95,6 +111,7 @@ INSTALLED_APPS = [
     "channels",
     "django_tasks",
     "django_tasks_db",
+    "accounts",
     "health",
     "backtests",
 ]
@@ -118,8 +135,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "project.urls"
-# Paths served without a per-request thread (project/asgi_handler.py): they must never
-# touch the database.
+# Paths served without a per-request thread (project/asgi_handler.py): they never touch
+# the database, but for /metrics authenticating a staff user's token or session (its
+# queries then run on the one shared thread, whose connection request_finished closes).
 THREADLESS_PATHS = frozenset({"/healthz", "/metrics"})
 ASGI_APPLICATION = "project.asgi.application"
 
@@ -189,6 +207,19 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Sessions are read from the cache and written through to the database, so that a
+# socket's authentication by its session costs one query (the user's). The cache is this
+# process's memory, or Redis, shared by every process, when REDIS_URL is set.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "runs"
+
 # The job queue: Django's tasks framework, its queue in this database (django-tasks-db).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # A RUNNING run's lease: its worker renews it every third of this; a run whose lease has
@@ -230,7 +261,9 @@ if SECURE:
 CORS_ALLOWED_ORIGINS = env_list(
     "DJANGO_CORS_ALLOWED_ORIGINS", ["http://localhost:5173", "http://127.0.0.1:5173"]
 )
-CORS_EXPOSE_HEADERS = ["X-Request-ID"]
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "WWW-Authenticate"]
+# The frontend's origins may send session-authenticated writes (with the CSRF token).
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", CORS_ALLOWED_ORIGINS)
 # The request headers the API reads, beyond django-cors-headers' defaults (which have
 # Authorization and Content-Type): without them a browser's preflight fails.
 CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key", "x-idempotency-key", "x-request-id")

@@ -5,6 +5,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("health.urls")),
+    path("", include("accounts.urls")),
     path("", include("backtests.urls")),
     path("admin/", admin.site.urls),
 ]

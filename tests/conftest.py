@@ -42,13 +42,16 @@ async def asgi_get(path: str) -> dict:
 
 
 def communicator(
-    path: str = "/backtests/run-1/ws", origin: bytes | None = FRONTEND_ORIGIN, headers=()
+    path: str = "/backtests/run-1/ws",
+    origin: bytes | None = FRONTEND_ORIGIN,
+    headers=(),
+    subprotocols: list[str] | None = None,
 ) -> WebsocketCommunicator:
     """A communicator for `path` through project.asgi.application (guards and router)."""
     all_headers = [(b"host", b"localhost:8000"), *headers]
     if origin is not None:
         all_headers.append((b"origin", origin))
-    return WebsocketCommunicator(application, path, headers=all_headers)
+    return WebsocketCommunicator(application, path, headers=all_headers, subprotocols=subprotocols)
 
 
 @pytest.fixture(autouse=True)

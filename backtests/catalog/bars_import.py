@@ -12,6 +12,7 @@
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,10 @@ class DatasetInUse(Exception):
             "bars: they cannot be replaced. Import the new bars under another dataset id."
         )
         self.dataset_id, self.runs = dataset_id, runs
+
+
+class NotYourDataset(Exception):
+    """The id belongs to a dataset that this uploader may not replace."""
 
 
 class BadImport(ValueError):
@@ -94,15 +99,23 @@ def import_file(
     tz: str = "UTC",
     interval: str | None = None,
     fmt: str | None = None,
+    *,
+    owner=None,
+    public: bool = False,
+    may_replace: Callable[[Dataset], bool] | None = None,
 ) -> Imported:
     """Check the arguments and every row of a CSV or Parquet file, then store the bars.
 
-    BadImport, BarsError or DatasetInUse say why not; then nothing has changed.
+    A new dataset records `owner` (None: the operator's) and `public`; an existing one is
+    replaced only if `may_replace(existing)`. BadImport, BarsError, DatasetInUse or
+    NotYourDataset say why not; then nothing has changed.
     """
     symbol = check_arguments(dataset_id, symbol, tz, interval)
     # Read even when the dataset has runs: the very bars it has are a harmless repeat.
     series = bar_files.read(Path(file), tz, interval, fmt)
-    return store_bars(dataset_id, series, symbol)
+    return store_bars(
+        dataset_id, series, symbol, owner=owner, public=public, may_replace=may_replace
+    )
 
 
 def local_date(ts_ns: int, tz: str):
@@ -125,6 +138,9 @@ def store_bars(
     synthetic: bool = False,
     calendar_version: str = "",
     date_range: tuple | None = None,
+    owner=None,
+    public: bool = False,
+    may_replace: Callable[[Dataset], bool] | None = None,
 ) -> Imported:
     """Write the bars and save the READY dataset row, all or nothing (the module's steps).
 
@@ -153,6 +169,10 @@ def store_bars(
     try:
         with transaction.atomic():
             existing = Dataset.objects.select_for_update().filter(pk=dataset_id).first()
+            if existing is not None and may_replace is not None and not may_replace(existing):
+                raise NotYourDataset(f"dataset {dataset_id} is another user's")
+            if existing is None:
+                values.update(owner=owner, public=public)
             if existing is not None and same_bars(existing, values):
                 os.replace(tmp, data_dir / values["bars_path"])  # the same bytes
                 return Imported(existing, "unchanged")

@@ -8,9 +8,15 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from backtests.catalog import queries
-from backtests.catalog.bars_import import BadImport, DatasetInUse, Imported, import_file
-from backtests.catalog.rest import api_view, error_response, json_response
+from backtests.catalog import access, queries
+from backtests.catalog.bars_import import (
+    BadImport,
+    DatasetInUse,
+    Imported,
+    NotYourDataset,
+    import_file,
+)
+from backtests.catalog.rest import api_view, error_response, forbidden, json_response
 from backtests.catalog.serializers import dataset_detail
 from backtests.catalog.validation import (
     UPLOAD_TYPES,
@@ -30,7 +36,7 @@ async def datasets(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return await upload(request)
     query = parse_dataset_query(dict(request.GET.lists()))
-    page = await queries.list_datasets(query)
+    page = await queries.list_datasets(query, request.user)
     return json_response(
         {
             "items": [dataset_detail(dataset, runs) for dataset, runs in page.items],
@@ -47,11 +53,13 @@ async def dataset(request: HttpRequest, dataset_id: str) -> HttpResponse:
     found = await queries.get_dataset(dataset_id)
     if found is None:
         return error_response(ErrorCode.DATASET_NOT_FOUND, f"no dataset {dataset_id}")
+    if not access.may_use_dataset(request.user, found[0].owner_id, found[0].public):
+        return forbidden(f"dataset {dataset_id} is another user's")
     return json_response(dataset_detail(*found))
 
 
 async def upload(request: HttpRequest) -> HttpResponse:
-    """POST /datasets?dataset_id=&symbol=&tz=&interval=: 201 created, 200 replaced (a
+    """POST /datasets?dataset_id=&symbol=&tz=&interval=&public=: 201 created, 200 replaced (a
     dataset without runs) or unchanged, 422 with the bad rows, 409 when it has runs."""
     spec = parse_dataset_upload(dict(request.GET.lists()), request.content_type)
     if not spec.fmt:
@@ -72,6 +80,8 @@ async def upload(request: HttpRequest) -> HttpResponse:
             f"the bars file is refused, nothing written: {refused.message}",
             {"file": str(refused), "problems": [p.as_dict() for p in refused.problems]},
         )
+    except NotYourDataset as not_yours:
+        return forbidden(f"{not_yours}: upload under another id")
     except DatasetInUse as in_use:
         return error_response(
             ErrorCode.CONFLICT, str(in_use), {"dataset_id": spec.dataset_id, "runs": in_use.runs}
@@ -91,5 +101,15 @@ def receive(request: HttpRequest, spec: DatasetUpload) -> Imported:
         shutil.copyfileobj(request, file, COPY_CHUNK)
         file.flush()
         return import_file(
-            spec.dataset_id, Path(file.name), spec.symbol, spec.tz, spec.interval, spec.fmt
+            spec.dataset_id,
+            Path(file.name),
+            spec.symbol,
+            spec.tz,
+            spec.interval,
+            spec.fmt,
+            owner=access.owner_of(request.user),
+            public=spec.public,
+            may_replace=lambda existing: access.may_replace_dataset(
+                request.user, existing.owner_id
+            ),
         )

@@ -34,8 +34,13 @@ def input_hash(
     seed: int,
     slippage_fees: dict[str, Any],
     speed: int,
+    owner: int | None = None,
 ) -> str:
-    """SHA-256 of a run's canonical inputs, after defaults and dataset resolution."""
+    """SHA-256 of a run's canonical inputs, after defaults and dataset resolution.
+
+    The owner is one of them: two users posting the same inputs get a run each, each
+    reading only their own.
+    """
     inputs = {
         "dataset_id": dataset_id,
         "strategy_id": strategy_id,
@@ -46,4 +51,6 @@ def input_hash(
     }
     if strategy_version:  # absent for runs made before versions: their hashes stand
         inputs["strategy_version"] = strategy_version
+    if owner is not None:  # absent for the operator's runs and AUTH_MODE=off's anonymous ones
+        inputs["owner"] = owner
     return hashlib.sha256(canonical_json(inputs).encode()).hexdigest()

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 
+from backtests.catalog import access
 from backtests.catalog.hashing import input_hash
 from backtests.catalog.serializers import DATASET_SUMMARY_FIELDS, RUN_SUMMARY_FIELDS
 from backtests.catalog.validation import DatasetQuery, RunQuery, RunRequest
@@ -28,6 +30,10 @@ FALLBACK_SPEED = 60
 
 class DatasetNotFound(Exception):
     """No dataset has that id, or none that is READY covers the symbol and range."""
+
+
+class DatasetForbidden(Exception):
+    """The dataset is another user's, and not public."""
 
 
 class DatasetNotReady(Exception):
@@ -54,18 +60,22 @@ class Created:
     new: bool
 
 
-async def resolve_dataset(request: RunRequest) -> Dataset:
-    """The dataset a create names, by id or as the READY one covering symbol and range."""
+async def resolve_dataset(request: RunRequest, user: access.User) -> Dataset:
+    """The dataset a create names, by id or as the READY one covering symbol and range
+    among those the user may use."""
     if request.dataset_id is not None:
         dataset = await Dataset.objects.filter(pk=request.dataset_id).afirst()
         if dataset is None:
             raise DatasetNotFound(f"no dataset {request.dataset_id}")
+        if not access.may_use_dataset(user, dataset.owner_id, dataset.public):
+            raise DatasetForbidden(f"dataset {request.dataset_id} is another user's")
         if dataset.status != Dataset.Status.READY:
             raise DatasetNotReady(dataset)
         return dataset
     # Of the datasets covering the range, the tightest; ties go to the smallest id.
     dataset = await (
-        Dataset.objects.filter(
+        access.visible_datasets(Dataset.objects.all(), user)
+        .filter(
             symbol=request.symbol,
             from_date__lte=request.from_date,
             to_date__gte=request.to_date,
@@ -90,13 +100,38 @@ def default_speed(dataset: Dataset) -> int:
     return max(1, round(dataset.bars * SECONDS[dataset.interval] / PLAYBACK_SECONDS))
 
 
-async def create_run(request: RunRequest, idempotency_key: str | None) -> Created:
+@dataclass(frozen=True, slots=True)
+class Creator:
+    """Who creates a run: the user (None when anonymous) and the client's address."""
+
+    user: Any = None
+    client: str = ""
+
+    @property
+    def owner_id(self) -> int | None:
+        return None if self.user is None else self.user.pk
+
+    def scoped(self, idempotency_key: str | None) -> str | None:
+        """The key as stored: a user's keys are their own ("<user id>:<key>")."""
+        if idempotency_key is None or self.user is None:
+            return idempotency_key
+        return f"{self.user.pk}:{idempotency_key}"
+
+
+async def create_run(
+    request: RunRequest, idempotency_key: str | None, creator: Creator = Creator()
+) -> Created:
     """Create a QUEUED run, or find the earlier run with the same key or the same inputs."""
-    dataset = await resolve_dataset(request)
-    return await sync_to_async(create_on)(dataset, request, idempotency_key)
+    dataset = await resolve_dataset(request, creator.user or AnonymousUser())
+    return await sync_to_async(create_on)(dataset, request, idempotency_key, creator)
 
 
-def create_on(dataset: Dataset, request: RunRequest, idempotency_key: str | None) -> Created:
+def create_on(
+    dataset: Dataset,
+    request: RunRequest,
+    idempotency_key: str | None,
+    creator: Creator = Creator(),
+) -> Created:
     """`create_run` on a resolved dataset (sync: the admin's "Add run" comes here too)."""
     speed = request.speed if request.speed is not None else default_speed(dataset)
     digest = input_hash(
@@ -107,12 +142,18 @@ def create_on(dataset: Dataset, request: RunRequest, idempotency_key: str | None
         seed=request.seed,
         slippage_fees=request.slippage_fees,
         speed=speed,
+        owner=creator.owner_id,
     )
-    return create_or_find(dataset, request, speed, digest, idempotency_key)
+    return create_or_find(dataset, request, speed, digest, creator.scoped(idempotency_key), creator)
 
 
 def create_or_find(
-    dataset: Dataset, request: RunRequest, speed: int, digest: str, idempotency_key: str | None
+    dataset: Dataset,
+    request: RunRequest,
+    speed: int,
+    digest: str,
+    idempotency_key: str | None,
+    creator: Creator,
 ) -> Created:
     """Insert the run unless an earlier one matches; a lost insert race finds the winner."""
     earlier = find_earlier(digest, idempotency_key)
@@ -132,6 +173,8 @@ def create_or_find(
                 speed=speed,
                 input_hash=digest,
                 idempotency_key=idempotency_key,
+                owner=creator.user,
+                client=creator.client[:64],
             )
             # The task commits with the run, or neither does.
             lifecycle.enqueue(run.run_id)
@@ -170,7 +213,7 @@ class Page:
     total: int
 
 
-async def list_runs(query: RunQuery) -> Page:
+async def list_runs(query: RunQuery, user: access.User) -> Page:
     """One page of runs matching the query, and how many match in all.
 
     Three queries whatever the page size: the count, the page (runs with their metrics,
@@ -178,7 +221,7 @@ async def list_runs(query: RunQuery) -> Page:
     apart rather than joined, so that the page is read in the order of a run index:
     SQLite would otherwise loop over the few datasets first and sort every run.
     """
-    runs = Run.objects.all()
+    runs = access.visible_runs(Run.objects.all(), user)
     datasets = Dataset.objects.all()
     if query.symbol is not None:
         datasets = datasets.filter(symbol=query.symbol)
@@ -205,9 +248,17 @@ async def list_runs(query: RunQuery) -> Page:
     return await sync_to_async(fetch)()
 
 
+async def run_owner(run_id: str) -> tuple[bool, int | None]:
+    """(whether the run exists, its owner's id): what access needs, in one small query."""
+    row = await Run.objects.filter(pk=run_id).values_list("owner_id").afirst()
+    return (False, None) if row is None else (True, row[0])
+
+
 async def get_run(run_id: str) -> Run | None:
     """The run with its dataset and metrics, or None (one query)."""
-    return await Run.objects.select_related("dataset", "metrics").filter(pk=run_id).afirst()
+    return (
+        await Run.objects.select_related("dataset", "metrics", "owner").filter(pk=run_id).afirst()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,14 +269,14 @@ class DatasetPage:
     total: int
 
 
-async def list_datasets(query: DatasetQuery) -> DatasetPage:
-    """One page of datasets by id, with how many runs each has (two queries)."""
-    datasets = Dataset.objects.all()
+async def list_datasets(query: DatasetQuery, user: access.User) -> DatasetPage:
+    """One page of the user's datasets by id, with how many runs each has (two queries)."""
+    datasets = access.visible_datasets(Dataset.objects.all(), user)
     if query.symbol is not None:
         datasets = datasets.filter(symbol=query.symbol)
     if query.interval is not None:
         datasets = datasets.filter(interval=query.interval)
-    page = datasets.annotate(run_count=Count("runs")).order_by("dataset_id")
+    page = datasets.annotate(run_count=Count("runs")).select_related("owner").order_by("dataset_id")
     page = page[query.offset : query.offset + query.limit]
 
     def fetch() -> DatasetPage:
@@ -236,5 +287,10 @@ async def list_datasets(query: DatasetQuery) -> DatasetPage:
 
 async def get_dataset(dataset_id: str) -> tuple[Dataset, int] | None:
     """The dataset and its number of runs, or None."""
-    found = await Dataset.objects.filter(pk=dataset_id).annotate(run_count=Count("runs")).afirst()
+    found = await (
+        Dataset.objects.filter(pk=dataset_id)
+        .annotate(run_count=Count("runs"))
+        .select_related("owner")
+        .afirst()
+    )
     return None if found is None else (found, found.run_count)

@@ -15,6 +15,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts import authentication
 from backtests.catalog.validation import ValidationError
 from backtests.errors import ErrorCode, rest_error
 
@@ -36,18 +37,47 @@ def error_response(
     return json_response(rest_error(code, message, details), status=code.http_status)
 
 
+def unauthenticated(message: str, bad_token: bool = False) -> HttpResponse:
+    """401 UNAUTHENTICATED with the challenge that says how to authenticate (RFC 6750)."""
+    response = error_response(ErrorCode.UNAUTHENTICATED, message)
+    challenge = 'Bearer realm="backtests"'
+    response["WWW-Authenticate"] = challenge + (', error="invalid_token"' if bad_token else "")
+    return response
+
+
+def forbidden(message: str, details: dict[str, Any] | None = None) -> HttpResponse:
+    """403 FORBIDDEN: authenticated, but not allowed this."""
+    return error_response(ErrorCode.FORBIDDEN, message, details)
+
+
+async def authenticated(request: HttpRequest) -> HttpResponse | None:
+    """Authenticate the request (request.user); the error response when it may not go on."""
+    try:
+        user = await authentication.authenticate(request)
+    except authentication.BadCredentials as bad:
+        return unauthenticated(str(bad), bad_token=True)
+    except authentication.CsrfFailed as failed:
+        return forbidden(f"CSRF check failed: {failed}", {"X-CSRFToken": "send the csrftoken"})
+    if authentication.required() and not user.is_authenticated:
+        return unauthenticated(
+            "authentication required: send 'Authorization: Bearer <token>' or log in"
+        )
+    return None
+
+
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def api_view(*methods: str, json_body: bool = True) -> Callable[[AsyncView], AsyncView]:
-    """Make an async view an API endpoint: allowed methods, JSON errors, no CSRF.
+    """Make an async view an API endpoint: allowed methods, authentication, JSON errors.
 
-    The API authenticates no one by cookie, so CSRF protection has nothing to protect
-    and would refuse the frontend's cross-origin POSTs. What keeps another site's page
-    from writing instead: an unsafe request must say `Content-Type: application/json`
-    (415 otherwise; `json_body=False` for a view that takes other types and checks them
-    itself), which no form and no `no-cors` fetch can send, and which makes a browser ask
-    first (a CORS preflight) from an origin that is not allowed.
+    Authentication (accounts/authentication.py) sets request.user: a Bearer token, or
+    the session, whose unsafe requests get Django's CSRF check there (not from the
+    middleware, which would refuse token clients' cross-origin POSTs too). What keeps
+    another site's page from writing in any case: an unsafe request must say
+    `Content-Type: application/json` (415 otherwise; `json_body=False` for a view that
+    takes other types and checks them itself), which no form and no `no-cors` fetch can
+    send, and which makes a browser ask first (a CORS preflight).
     """
     allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
     allow_header = ", ".join(sorted(allowed))
@@ -72,6 +102,9 @@ def api_view(*methods: str, json_body: bool = True) -> Callable[[AsyncView], Asy
                     {"Content-Type": f"must be {JSON}"},
                 )
             try:
+                refused = await authenticated(request)
+                if refused is not None:
+                    return refused
                 return await view(request, *args, **kwargs)
             except ValidationError as error:
                 return error_response(ErrorCode.VALIDATION, error.message, error.details)

@@ -14,7 +14,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from backtests.catalog.rest import api_view, error_response, json_response
+from backtests.catalog import access
+from backtests.catalog.rest import api_view, error_response, forbidden, json_response
 from backtests.catalog.validation import parse_results_query
 from backtests.engine import artifacts
 from backtests.engine.trades import Trade, trades_of
@@ -50,12 +51,23 @@ class NotFinished(Exception):
     """The run has no results yet (or will not have any)."""
 
 
-def artifacts_of(run_id: str) -> Artifacts | None:
-    """The run's files; None if there is no such run; NotFinished unless it is DONE."""
-    row = Run.objects.filter(pk=run_id).values_list("status", "fills_path", "equity_path").first()
+class NotYours(Exception):
+    """The run is another user's."""
+
+
+def artifacts_of(run_id: str, user: access.User) -> Artifacts | None:
+    """The run's files; None if there is no such run; NotYours if the user may not read
+    it; NotFinished unless it is DONE."""
+    row = (
+        Run.objects.filter(pk=run_id)
+        .values_list("status", "fills_path", "equity_path", "owner_id")
+        .first()
+    )
     if row is None:
         return None
-    status, fills, equity = row
+    status, fills, equity, owner_id = row
+    if not access.may_read_run(user, owner_id):
+        raise NotYours(run_id)
     if status != Run.Status.DONE:
         raise NotFinished(status)
     base = Path(settings.ARTIFACTS_DIR)
@@ -107,10 +119,12 @@ def csv_response(rows: list[list], header: tuple[str, ...], name: str) -> HttpRe
     return response
 
 
-async def files_or_error(run_id: str) -> Artifacts | HttpResponse:
+async def files_or_error(request: HttpRequest, run_id: str) -> Artifacts | HttpResponse:
     """The run's files, or the error response that says why there are none."""
     try:
-        files = await sync_to_async(artifacts_of)(run_id)
+        files = await sync_to_async(artifacts_of)(run_id, request.user)
+    except NotYours:
+        return forbidden(f"run {run_id} is another user's")
     except NotFinished as not_done:
         status = str(not_done)
         return error_response(
@@ -127,7 +141,7 @@ async def files_or_error(run_id: str) -> Artifacts | HttpResponse:
 async def trades(request: HttpRequest, run_id: str) -> HttpResponse:
     """GET /backtests/<id>/trades?limit=&offset=&format=: the run's trades, in order."""
     query = parse_results_query(dict(request.GET.lists()), paged=True)
-    files = await files_or_error(run_id)
+    files = await files_or_error(request, run_id)
     if isinstance(files, HttpResponse):
         return files
     try:
@@ -148,7 +162,7 @@ async def trades(request: HttpRequest, run_id: str) -> HttpResponse:
 async def equity(request: HttpRequest, run_id: str) -> HttpResponse:
     """GET /backtests/<id>/equity?format=json|csv: ts, equity, position, drawdown a bar."""
     query = parse_results_query(dict(request.GET.lists()), paged=False)
-    files = await files_or_error(run_id)
+    files = await files_or_error(request, run_id)
     if isinstance(files, HttpResponse):
         return files
     try:

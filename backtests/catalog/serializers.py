@@ -102,6 +102,7 @@ def run_detail(run: Run) -> dict[str, Any]:
         calendar_version=dataset.calendar_version,
     )
     detail.update(
+        owner=username(run.owner),
         params=run.params,
         strategy_version=run.strategy_version or None,
         slippage_fees=run.slippage_fees,
@@ -141,4 +142,11 @@ def dataset_detail(dataset: Dataset, runs: int) -> dict[str, Any]:
         "calendar_version": dataset.calendar_version,
         "generated_at": timestamp(dataset.generated_at),
         "runs": runs,
+        "owner": username(dataset.owner),
+        "public": dataset.public,
     }
+
+
+def username(user) -> str | None:
+    """Who owns a run or a dataset; None: the operator's."""
+    return None if user is None else user.get_username()

@@ -47,7 +47,7 @@ QUERY_FIELDS = frozenset(
 )
 
 DATASET_QUERY_FIELDS = frozenset({"symbol", "interval", "limit", "offset"})
-UPLOAD_FIELDS = frozenset({"dataset_id", "symbol", "tz", "interval"})
+UPLOAD_FIELDS = frozenset({"dataset_id", "symbol", "tz", "interval", "public"})
 # Request content types of a bars upload, and the file format each one is.
 UPLOAD_TYPES = {
     "text/csv": "csv",
@@ -359,6 +359,7 @@ class DatasetUpload:
     tz: str
     interval: str | None
     fmt: str
+    public: bool = False
 
 
 def single_values(
@@ -409,6 +410,9 @@ def parse_dataset_upload(query: Mapping[str, list[str]], content_type: str) -> D
     interval = values.get("interval")
     if interval is not None:
         parse_interval(interval, problems)
+    public = values.get("public", "false")
+    if public not in ("true", "false"):
+        problems["public"] = "must be true or false"
     if problems:
         raise ValidationError("invalid query parameters", problems)
     return DatasetUpload(
@@ -417,6 +421,7 @@ def parse_dataset_upload(query: Mapping[str, list[str]], content_type: str) -> D
         tz=values.get("tz", "UTC"),
         interval=interval,
         fmt=UPLOAD_TYPES.get(content_type, ""),
+        public=public == "true",
     )
 
 

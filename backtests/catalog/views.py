@@ -5,8 +5,8 @@ from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
-from backtests.catalog import queries
-from backtests.catalog.rest import api_view, error_response, json_response
+from backtests.catalog import access, queries
+from backtests.catalog.rest import api_view, error_response, forbidden, json_response
 from backtests.catalog.serializers import run_detail, run_summary
 from backtests.catalog.validation import parse_idempotency_key, parse_run_query, parse_run_request
 from backtests.engine import strategies as registry
@@ -21,7 +21,7 @@ async def runs(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return await create_run(request)
     query = parse_run_query(dict(request.GET.lists()))
-    page = await queries.list_runs(query)
+    page = await queries.list_runs(query, request.user)
     return json_response(
         {
             "items": [run_summary(row, page.datasets[row["dataset_id"]]) for row in page.rows],
@@ -36,10 +36,13 @@ async def create_run(request: HttpRequest) -> HttpResponse:
     """POST /backtests: 202 for a new run, 200 EXISTS for a repeat, 409 for a reused key."""
     key = parse_idempotency_key(request.headers)
     run_request = parse_run_request(request.body)
+    creator = queries.Creator(access.owner_of(request.user), client_address(request))
     try:
-        created = await queries.create_run(run_request, key)
+        created = await queries.create_run(run_request, key, creator)
     except queries.DatasetNotFound as missing:
         return error_response(ErrorCode.DATASET_NOT_FOUND, str(missing))
+    except queries.DatasetForbidden as private:
+        return forbidden(f"{private}: runs need a dataset of yours, the operator's or a public one")
     except queries.DatasetNotReady as not_ready:
         return error_response(
             ErrorCode.CONFLICT,
@@ -63,13 +66,33 @@ async def run(request: HttpRequest, run_id: str) -> HttpResponse:
     found = await queries.get_run(run_id)
     if found is None:
         return error_response(ErrorCode.RUN_NOT_FOUND, f"no run {run_id}")
+    if not access.may_read_run(request.user, found.owner_id):
+        return forbidden(f"run {run_id} is another user's")
     return json_response(run_detail(found))
+
+
+async def refuse_unreadable(request: HttpRequest, run_id: str) -> HttpResponse | None:
+    """404 for no such run, 403 for another user's; None when the user may read it."""
+    found, owner_id = await queries.run_owner(run_id)
+    if not found:
+        return error_response(ErrorCode.RUN_NOT_FOUND, f"no run {run_id}")
+    if not access.may_read_run(request.user, owner_id):
+        return forbidden(f"run {run_id} is another user's")
+    return None
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's address, as the server saw it (behind a proxy: its --proxy-headers)."""
+    return request.META.get("REMOTE_ADDR", "") or ""
 
 
 @api_view("POST")
 async def cancel_run(request: HttpRequest, run_id: str) -> HttpResponse:
     """POST /backtests/<id>/cancel: QUEUED is cancelled now (200); RUNNING stops at the
-    engine's next checkpoint (202); a finished run is 409."""
+    engine's next checkpoint (202); a finished run is 409; another user's run is 403."""
+    found, owner_id = await queries.run_owner(run_id)
+    if found and not access.may_change_run(request.user, owner_id):
+        return forbidden(f"run {run_id} is not yours to cancel")
     outcome = await sync_to_async(lifecycle.cancel)(run_id)
     if not outcome.found:
         return error_response(ErrorCode.RUN_NOT_FOUND, f"no run {run_id}")

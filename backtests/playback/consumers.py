@@ -7,6 +7,9 @@ import time
 
 from django.conf import settings
 
+from accounts.authentication import required
+from accounts.socket_auth import PROTOCOL
+from backtests.catalog import access, queries
 from backtests.playback import protocol, run_watch
 from backtests.playback.consumer_base import LeanConsumer, PeerGone
 from backtests.playback.limits import RateLimiter, Verdict
@@ -45,12 +48,20 @@ class PlaybackConsumer(LeanConsumer):
         self.watching = False
 
     async def connect(self) -> None:
-        """Accept the socket and start its heartbeat."""
+        """Accept the socket (unless it is another user's run) and start its heartbeat."""
         self.backtest_id = self.scope["url_route"]["kwargs"]["backtest_id"]
         # Every line logged from this socket's task (and its heartbeat timer) carries it.
         log.backtest_id.set(self.backtest_id)
         self.opened_at = time.monotonic()
-        await self.accept()
+        is_run_id = RUN_ID.fullmatch(self.backtest_id) is not None
+        if required() and is_run_id and not await self.may_read():
+            logger.info("websocket refused: backtest %s is another user's", self.backtest_id)
+            metrics.WS_REFUSED.labels("forbidden").inc()
+            await self.close()  # before accept: the server answers the handshake 403
+            return
+        # A client that offers subprotocols (a token entry among them) must get one back.
+        offered = self.scope.get("subprotocols") or ()
+        await self.accept(PROTOCOL if PROTOCOL in offered else None)
         self.accepted = True
         metrics.WS_OPENED.inc()
         metrics.WS_OPEN.inc()
@@ -64,10 +75,15 @@ class PlaybackConsumer(LeanConsumer):
             )
         self.next_beat = loop.time() + self.heartbeat_interval
         self.heartbeat = loop.call_at(self.next_beat, self.beat)
-        is_run_id = RUN_ID.fullmatch(self.backtest_id) is not None
         self.player = Player(self.backtest_id, self.send_text, is_run_id=is_run_id)
         if is_run_id:
             self.status_lookup = loop.create_task(self.watch_status())
+
+    async def may_read(self) -> bool:
+        """Whether the socket's user may read its run (a run that does not exist: yes, and
+        the socket says so on play, as under AUTH_MODE=off)."""
+        found, owner_id = await queries.run_owner(self.backtest_id)
+        return not found or access.may_read_run(self.scope["user"], owner_id)
 
     async def watch_status(self) -> None:
         """If the run is QUEUED or RUNNING: say so, then send each new status as it moves."""

@@ -1,9 +1,12 @@
 """GET /backtests/<id>/play: a page that plays a run (template and static files)."""
 
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from accounts import authentication
+from backtests.catalog import access, queries
 from backtests.playback import frames
 from backtests.playback.run_data import (
     CACHE,
@@ -35,6 +38,18 @@ def speed_presets(data: RunData) -> list[tuple[int, str, bool]]:
 @require_safe
 async def play(request: HttpRequest, run_id: str) -> HttpResponse:
     """The viewer: charts, running metrics, play, pause, speed presets and a scrubber."""
+    if authentication.required():
+        try:
+            user = await authentication.authenticate(request)
+        except authentication.BadCredentials:
+            user = None
+        if user is None or not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        found, owner_id = await queries.run_owner(run_id)
+        if found and not access.may_read_run(user, owner_id):
+            problem = f"run {run_id} is another user's"
+            context = {"run_id": run_id, "status": None, "problem": problem}
+            return render(request, "backtests/play.html", context, status=403)
     context = {
         "run_id": run_id,
         "status": "DONE",

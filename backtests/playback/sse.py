@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator, Mapping
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
+from accounts.authentication import required
 from backtests.catalog.rest import api_view, error_response
 from backtests.catalog.validation import ValidationError, decimal
+from backtests.catalog.views import refuse_unreadable
 from backtests.errors import ErrorCode
 from backtests.playback import clock, frames, protocol
 from backtests.playback.run_data import (
@@ -94,6 +96,10 @@ async def events(data: RunData, start: int, speed: float) -> AsyncIterator[str]:
 async def stream(request: HttpRequest, run_id: str) -> HttpResponse:
     """GET /backtests/<id>/stream?speed=S&from=P: Server-Sent Events of the run's frames."""
     speed, position = parse_query(dict(request.GET.lists()), request.headers.get("Last-Event-ID"))
+    if required():
+        refused = await refuse_unreadable(request, run_id)
+        if refused is not None:
+            return refused
     try:
         data = await CACHE.get(run_id)
     except RunNotFound:

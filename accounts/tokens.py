@@ -1,0 +1,68 @@
+"""Making and checking API tokens: random, shown once, kept as a SHA-256 digest.
+
+A token is `bt_` and 43 URL-safe characters (256 random bits). So much entropy needs no
+slow password hash: a digest cannot be reversed, and looking one up is one indexed query.
+"""
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from accounts.models import ApiToken
+
+PREFIX = "bt_"
+SHAPE = re.compile(r"bt_[A-Za-z0-9_-]{43}")
+SHOWN_CHARS = 10  # "bt_" and 7 more: enough for a person to tell tokens apart
+# last_used_at is written at most this often per token, so that reads stay reads.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    """A token just made: the row, and the token itself (never stored)."""
+
+    row: ApiToken
+    token: str
+
+
+def digest(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create(user: AbstractBaseUser, name: str = "") -> NewToken:
+    """A new token for `user`."""
+    token = PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken.objects.create(
+        user=user, name=name, prefix=token[:SHOWN_CHARS], digest=digest(token)
+    )
+    return NewToken(row, token)
+
+
+async def user_for(token: str) -> AbstractBaseUser | None:
+    """The active user whose live token this is, or None (one query; a write a minute)."""
+    if not SHAPE.fullmatch(token):
+        return None
+    row = (
+        await ApiToken.objects.select_related("user")
+        .filter(digest=digest(token), revoked_at__isnull=True)
+        .afirst()
+    )
+    if row is None or not row.user.is_active:
+        return None
+    now = timezone.now()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        await ApiToken.objects.filter(pk=row.pk).aupdate(last_used_at=now)
+    return row.user
+
+
+def revoke(row: ApiToken) -> None:
+    """Refuse the token from now on (its row stays, for the record)."""
+    if row.revoked_at is None:
+        row.revoked_at = timezone.now()
+        row.save(update_fields=["revoked_at"])

@@ -1,0 +1,58 @@
+"""Who may read and change what (docs/access.md#ownership).
+
+Under AUTH_MODE=off everyone may do everything, as on a developer's machine. Under
+`required`: a user reads their own runs and the operator's (runs without an owner: the
+demo's, the command line's); datasets are theirs, the operator's, or public; a user
+cancels and replaces only their own; staff read and change everything.
+"""
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+
+from accounts.authentication import required
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def sees_everything(user: User) -> bool:
+    """Whether no ownership rule applies to the user."""
+    return not required() or bool(getattr(user, "is_staff", False))
+
+
+def owner_of(user: User):
+    """The user to record as a creator: None for an anonymous request."""
+    return user if user.is_authenticated else None
+
+
+def visible_runs(runs: QuerySet, user: User) -> QuerySet:
+    """The runs the user may list and read."""
+    if sees_everything(user):
+        return runs
+    return runs.filter(Q(owner_id=user.pk) | Q(owner__isnull=True))
+
+
+def may_read_run(user: User, owner_id: int | None) -> bool:
+    """Whether the user may read a run with this owner."""
+    return sees_everything(user) or owner_id is None or owner_id == user.pk
+
+
+def may_change_run(user: User, owner_id: int | None) -> bool:
+    """Whether the user may cancel a run with this owner (the operator's: staff only)."""
+    return sees_everything(user) or (owner_id is not None and owner_id == user.pk)
+
+
+def visible_datasets(datasets: QuerySet, user: User) -> QuerySet:
+    """The datasets the user may list, read and run on."""
+    if sees_everything(user):
+        return datasets
+    return datasets.filter(Q(owner_id=user.pk) | Q(owner__isnull=True) | Q(public=True))
+
+
+def may_use_dataset(user: User, owner_id: int | None, public: bool) -> bool:
+    """Whether the user may read and run on a dataset."""
+    return sees_everything(user) or owner_id is None or public or owner_id == user.pk
+
+
+def may_replace_dataset(user: User, owner_id: int | None) -> bool:
+    """Whether the user may upload other bars under a dataset's id (the operator's: staff)."""
+    return sees_everything(user) or (owner_id is not None and owner_id == user.pk)
