@@ -132,7 +132,9 @@ class RunAdmin(admin.ModelAdmin):
         """Add a run as POST /backtests does (its hash, its task, or the existing run)."""
         if change:
             return  # nothing on the page is editable
-        created = queries.create_on(form.cleaned_data["dataset"], form.run_request, None)
+        # The admin's run is theirs, as a run POSTed with their token would be.
+        creator = queries.Creator(user=request.user)
+        created = queries.create_on(form.cleaned_data["dataset"], form.run_request, None, creator)
         obj.run_id = created.run_id
         obj._state.adding = False
         if not created.new:

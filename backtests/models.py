@@ -141,6 +141,9 @@ class Run(models.Model):
         related_name="runs",
     )
     client = models.CharField(max_length=64, blank=True, help_text="the address it came from")
+    artifacts_pruned_at = models.DateTimeField(
+        null=True, blank=True, help_text="when retention removed its files (its metrics stay)"
+    )
 
     class Meta:
         ordering = ["-created_at", "-run_id"]
@@ -156,9 +159,16 @@ class Run(models.Model):
             models.Index(fields=["dataset", "status"], name="run_dataset_status"),
             # The sweep for lost workers: RUNNING runs whose lease has expired.
             models.Index(fields=["status", "lease_expires_at"], name="run_status_lease"),
-            # A user's own runs, newest first; and the active-runs quota.
+            # A user's own runs (AUTH_MODE=required): the list's indexes again, the owner
+            # first; (owner, status, ...) also counts the active-runs quota.
             models.Index(fields=["owner", "created_at", "run_id"], name="run_owner_created"),
-            models.Index(fields=["owner", "status"], name="run_owner_status"),
+            models.Index(
+                fields=["owner", "status", "created_at", "run_id"], name="run_owner_status"
+            ),
+            models.Index(
+                fields=["owner", "strategy_id", "created_at", "run_id"], name="run_owner_strategy"
+            ),
+            models.Index(fields=["owner", "dataset", "status"], name="run_owner_dataset"),
             models.Index(fields=["client", "status"], name="run_client_status"),
         ]
         constraints = [

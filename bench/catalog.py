@@ -23,10 +23,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from bench import results as bench_results
+from bench.servers import UNLIMITED
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/backtest_bench"
 TARGETS_MS = {"list": (10, 50), "get": (10, 50), "create": (20, None)}
+# GET /backtests with a Bearer token (AUTH_MODE=required) against no auth, p50: at most 10%
+# slower. "staff": the token's cost alone; "user": with the ownership filter too.
+AUTH_TARGET_RATIO = 1.10
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "JPM", "XOM", "SPY"]
 STRATEGIES = [f"strategy_{n}" for n in range(12)]
 STATUSES = ["QUEUED", "RUNNING", "DONE", "DONE", "DONE", "ERROR", "CANCELLED"]
@@ -54,6 +58,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as var_dir:
             env = {
                 **os.environ,
+                **UNLIMITED,  # its 300 creates come from one address, in a few seconds
                 "DJANGO_VAR_DIR": var_dir,
                 "DJANGO_SETTINGS_MODULE": "project.settings",
             }
@@ -193,6 +198,34 @@ def create_body(seed: int) -> str:
     )
 
 
+async def interleaved(requests: int, calls: dict) -> dict[str, list[float]]:
+    """Milliseconds per call of each variant, the variants taking turns request by request
+    (so that the machine's drift hits them alike), after 20 warm-up rounds."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for i in range(-20, requests):
+        for name, call in calls.items():
+            t0 = time.perf_counter()
+            await call(i)
+            if i >= 0:
+                times[name].append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def make_tokens() -> dict[str, str]:
+    """A staff user's token (who sees every run) and a plain user's, who owns a tenth of
+    the runs (ids ending in 7) and sees those."""
+    from django.contrib.auth import get_user_model
+
+    from accounts import tokens
+    from backtests.models import Run
+
+    users = get_user_model()
+    staff = users.objects.create_user("bench-staff", is_staff=True)
+    plain = users.objects.create_user("bench-user")
+    Run.objects.filter(run_id__endswith="7").update(owner=plain)
+    return {"staff": tokens.create(staff).token, "user": tokens.create(plain).token}
+
+
 async def timed(requests: int, call) -> list[float]:
     """Milliseconds per call, after 20 warm-up calls."""
     for i in range(20):
@@ -282,6 +315,25 @@ async def measure(n_runs: int, requests: int, workers: int = 0) -> None:
         response = await client.post("/backtests", create_body(i), content_type="application/json")
         assert response.status_code in (200, 202), response.content
 
+    bearer = await sync_to_async(make_tokens)()
+
+    def list_as(who: str | None):
+        """GET /backtests as `who` (a token, AUTH_MODE=required) or anonymously (off)."""
+        queries = random.Random(12)  # every variant gets the same pages
+        headers = {} if who is None else {"Authorization": f"Bearer {bearer[who]}"}
+
+        async def call(i: int):
+            settings.AUTH_MODE = "off" if who is None else "required"
+            query = {**filters[i % len(filters)], "limit": 50, "offset": queries.randrange(500)}
+            response = await client.get("/backtests", query, headers=headers)
+            assert response.status_code == 200, response.content
+
+        return call
+
+    auth_times = await interleaved(
+        requests, {"none": list_as(None), "staff": list_as("staff"), "user": list_as("user")}
+    )
+    settings.AUTH_MODE = "off"
     if os.environ.get("BENCH_PER_FILTER"):
         for index, query in enumerate(filters):
             times = await timed(100, lambda i, index=index: list_page(index))
@@ -292,6 +344,7 @@ async def measure(n_runs: int, requests: int, workers: int = 0) -> None:
         processes = start_workers(workers)
         await asyncio.sleep(3)  # measure while they compute, not while they start
     figures = {"workers": workers}
+    figures["auth"] = {name: statistics.median(times) for name, times in auth_times.items()}
     for name, call in (("list", list_page), ("get", get_one), ("create", create)):
         times = await timed(requests, call)
         q = statistics.quantiles(times, n=100)
@@ -325,6 +378,16 @@ def report(results: list[dict]) -> None:
             f"{result['db']:9} ({result['runs']:,} runs, {result['requests']} requests per kind,"
             f" seeded in {result['seed_s']:.1f}s)"
         )
+        auth = result["auth"]
+        for who in ("staff", "user"):
+            ratio = auth[who] / auth["none"]
+            ok = ratio <= AUTH_TARGET_RATIO
+            failed |= not ok
+            print(
+                f"{result['db']:9} list, {who} token: p50 {auth[who]:.2f} ms against "
+                f"{auth['none']:.2f} ms without auth: x{ratio:.3f} "
+                f"(target <= x{AUTH_TARGET_RATIO}) {'ok' if ok else 'MISSED'}"
+            )
         if result.get("workers"):
             print(
                 f"{result['db']:9} measured while {result['workers']} workers computed runs: "

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import results as bench_results
 from bench.catalog import recreate_postgres
-from bench.servers import free_port
+from bench.servers import UNLIMITED, free_port
 from bin.serve import server_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ BODY = {
 
 def env_for(var_dir: str, database_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
-    env.update(DJANGO_VAR_DIR=var_dir, LOG_FORMAT="json", PYTHONUNBUFFERED="1")
+    env.update(DJANGO_VAR_DIR=var_dir, LOG_FORMAT="json", PYTHONUNBUFFERED="1", **UNLIMITED)
     if database_url:
         env["DATABASE_URL"] = database_url
     return env

@@ -108,6 +108,24 @@ def log(message: str) -> None:
     print(f"serve: {message}", file=sys.stderr, flush=True)
 
 
+def say_auth_mode(host: str, port: int) -> None:
+    """Say who may use the service, as the settings decide it (docs/access.md)."""
+    if str(ROOT) not in sys.path:  # run as `python bin/serve.py`: bin/ is on the path
+        sys.path.insert(0, str(ROOT))
+    from project import settings  # reads the same environment as the server will
+
+    if settings.AUTH_MODE == "off":
+        log(
+            f"AUTH_MODE=off: anyone who reaches {host}:{port} may do anything "
+            "(AUTH_MODE=required asks for a token or a login)"
+        )
+    else:
+        log(
+            "AUTH_MODE=required: the API, its sockets and streams need a token "
+            "(manage.py create_token NAME --create-user) or a login at /accounts/login/"
+        )
+
+
 def main() -> int:
     """Start both, keep the worker running, stop both on a signal or when the server exits."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -115,6 +133,7 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
+    say_auth_mode(args.host, args.port)
     worker = Worker()
     server = subprocess.Popen(
         server_command(args.server, args.host, args.port), cwd=ROOT, start_new_session=True

@@ -3,8 +3,8 @@
 Only composes: Django for HTTP (static files first, since daphne serves none; the handler
 is Django's, minus a thread per probe request: project/asgi_handler.py) behind a body
 size limit (with standard reason phrases on daphne's status lines), and for WebSockets a
-cap on open sockets, the origin check, authentication (AUTH_MODE=required), and a router
-that refuses what it cannot route.
+cap on open sockets, the origin check, authentication (AUTH_MODE=required), a cap per
+client, and a router that refuses what it cannot route.
 """
 
 import gc
@@ -31,6 +31,7 @@ from project.reason_phrases import fill_twisted_reason_phrases  # noqa: E402
 from project.root_path import IgnoreRootPath  # noqa: E402
 from project.static_files import StaticFilesHandler  # noqa: E402
 from project.websocket_guards import (  # noqa: E402
+    ClientCap,
     ConnectionCap,
     OriginGuard,
     RefusingURLRouter,
@@ -44,7 +45,7 @@ application = IgnoreRootPath(
         {
             "http": BodyLimit(StaticFilesHandler(django_asgi_app)),
             "websocket": ConnectionCap(
-                OriginGuard(SocketAuth(RefusingURLRouter(websocket_urlpatterns)))
+                OriginGuard(SocketAuth(ClientCap(RefusingURLRouter(websocket_urlpatterns))))
             ),
         }
     )

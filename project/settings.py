@@ -124,6 +124,7 @@ INSTALLED_APPS = [
 # on API paths), the test client's WSGI handler as it is.
 MIDDLEWARE = [
     "project.middleware.RequestIdMiddleware",
+    "project.middleware.ContentSecurityPolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -257,6 +258,14 @@ if SECURE:
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
 
+# Every response's Content-Security-Policy: no inline script or style anywhere (the
+# viewer's and the admin's are static files), no framing (docs/access.md#headers).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
 # CORS for the frontend (the Vite dev server by default).
 CORS_ALLOWED_ORIGINS = env_list(
     "DJANGO_CORS_ALLOWED_ORIGINS", ["http://localhost:5173", "http://127.0.0.1:5173"]
@@ -286,6 +295,22 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = HTTP_MAX_BODY_BYTES
 HTTP_MAX_HEADER_BYTES = int(env_number("HTTP_MAX_HEADER_BYTES", 65_536, minimum=1024, cast=int))
 # POST /datasets bodies (a bars file) may be this large; spooled to disk, never held whole.
 DATASET_MAX_BYTES = int(env_number("DATASET_MAX_BYTES", 268_435_456, minimum=1, cast=int))
+
+# Quotas per client: a user, or an anonymous client's address (docs/access.md#quotas);
+# 0 turns one off. Past one: 429 RATE_LIMITED with Retry-After (a socket: 403).
+POSTS_PER_MINUTE = int(env_number("POSTS_PER_MINUTE", 120, minimum=0, cast=int))
+RUNS_MAX_ACTIVE = int(env_number("RUNS_MAX_ACTIVE", 20, minimum=0, cast=int))
+SSE_MAX_PER_CLIENT = int(env_number("SSE_MAX_PER_CLIENT", 20, minimum=0, cast=int))
+WS_MAX_PER_CLIENT = int(env_number("WS_MAX_PER_CLIENT", 200, minimum=0, cast=int))
+# Open Server-Sent Events streams per server process (WS_MAX_CONNECTIONS for sockets).
+SSE_MAX_CONNECTIONS = int(env_number("SSE_MAX_CONNECTIONS", 1000, minimum=0, cast=int))
+
+# Artifact retention, applied by the workers every ARTIFACTS_PRUNE_SECONDS and by
+# `manage.py prune_artifacts`: finished runs' folders older than this many days (0: kept)
+# and the oldest past this many bytes in all (0: no limit); never a run being played.
+ARTIFACTS_MAX_AGE_DAYS = env_number("ARTIFACTS_MAX_AGE_DAYS", 0, minimum=0)
+ARTIFACTS_MAX_BYTES = int(env_number("ARTIFACTS_MAX_BYTES", 0, minimum=0, cast=int))
+ARTIFACTS_PRUNE_SECONDS = env_number("ARTIFACTS_PRUNE_SECONDS", 600, minimum=1)
 
 # A run still computing after this many seconds is stopped and ends in ERROR (0: no limit).
 JOB_RUN_TIMEOUT_SECONDS = env_number("JOB_RUN_TIMEOUT_SECONDS", 600, minimum=0)

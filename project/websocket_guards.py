@@ -11,6 +11,7 @@ from channels.routing import URLRouter
 from django.conf import settings
 from django.http.request import validate_host
 
+from accounts import quotas
 from project import metrics
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,30 @@ class ConnectionCap:
             return await self.application(scope, receive, send)
         finally:
             self.open -= 1
+
+
+class ClientCap:
+    """Refuse a client's handshake beyond settings.WS_MAX_PER_CLIENT of its sockets open
+    in this process: a client is its user (scope["user"], set by accounts.socket_auth),
+    or its address."""
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Pass the handshake on while the client is under its cap; refuse it otherwise."""
+        address = (scope.get("client") or ("",))[0]
+        key = quotas.client_key(scope.get("user"), address)
+        try:
+            slot = quotas.SOCKETS.take(key, settings.WS_MAX_PER_CLIENT, 0)
+        except quotas.OverQuota:
+            logger.info("websocket refused: %s has %d open", key, settings.WS_MAX_PER_CLIENT)
+            metrics.WS_REFUSED.labels("client").inc()
+            return await refuse(scope, receive, send)
+        try:
+            return await self.application(scope, receive, send)
+        finally:
+            slot.release()
 
 
 class OriginGuard:

@@ -30,6 +30,12 @@ SETTING_VARS = (
     "JOB_",
     "RUN_STATUS_",
     "FAULT_POINTS",
+    "AUTH_MODE",
+    "METRICS_TOKEN",
+    "POSTS_PER_MINUTE",
+    "RUNS_MAX_ACTIVE",
+    "SSE_MAX_",
+    "ARTIFACTS_",
 )
 
 # How each server says where it listens, when started on port 0.

@@ -111,7 +111,7 @@ def test_metrics_token_scrapes_metrics(client, world) -> None:
     assert client.get("/metrics", headers=bearer("scrape-me-wrong")).status_code == 401
 
 
-def test_a_list_shows_ones_own_and_the_operators_runs_only(client, world) -> None:
+def test_a_list_shows_ones_own_runs_and_staff_every_run(client, world) -> None:
     people = world["people"]
     operators = make_run(world["shared"])  # no owner: the demo's, the command line's
     bobs = make_run(world["shared"], owner=people.bob)
@@ -123,9 +123,11 @@ def test_a_list_shows_ones_own_and_the_operators_runs_only(client, world) -> Non
             ("staff", bearer(people.staff_token)),
         )
     }
-    assert ids["alice"] == {world["run"].run_id, operators.run_id}
-    assert ids["bob"] == {bobs.run_id, operators.run_id}
+    assert ids["alice"] == {world["run"].run_id}
+    assert ids["bob"] == {bobs.run_id}
     assert ids["staff"] == {world["run"].run_id, operators.run_id, bobs.run_id}
+    refused = client.get(f"/backtests/{operators.run_id}", headers=bearer(people.alice_token))
+    assert refused.status_code == 403
 
 
 def test_datasets_list_the_users_the_operators_and_public_ones(client, world) -> None:

@@ -5,6 +5,7 @@ from django.core.management import call_command
 
 from backtests.catalog.demo import BASELINE
 from backtests.models import Dataset, Run, RunMetrics
+from tests.conftest import Api
 
 pytestmark = pytest.mark.django_db
 
@@ -143,12 +144,15 @@ def test_admin_add_run_goes_through_the_apis_creation(admin_client, api) -> None
         "seed": 5,
         "slippage_fees": {"k_spread": 0.02, "fees_bps": 1},
     }
-    again = api.post("/backtests", body)  # the API sees the same run: same inputs, same hash
+    assert added.owner.username == "admin"  # the admin's run, as if posted with their token
+    # The API sees the same run for the same user: same inputs, same owner, same hash.
+    again = Api(admin_client).post("/backtests", body)
     assert (again.status_code, again.data["run_id"]) == (200, added.run_id)
+    assert api.post("/backtests", body).status_code == 202  # another client's is its own
     # A second add of the same inputs is no 500 (it was an IntegrityError): a warning.
     page = add_run(admin_client).content.decode()
     assert f"A run with the same inputs exists already: {added.run_id}" in page
-    assert Run.objects.count() == before + 1
+    assert Run.objects.count() == before + 2  # the admin's, and the anonymous client's
 
 
 @pytest.mark.parametrize(

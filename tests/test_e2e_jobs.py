@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
+from bench.servers import UNLIMITED
 from tests.live_jobs import api, live_worker, manage, wait_for_status
 from tests.live_server import ROOT, LiveServer, live_server, service_env
 
 pytestmark = pytest.mark.e2e
 
-FAST = {"RUN_STATUS_POLL_SECONDS": "0.1", "JOB_LEASE_SECONDS": "1"}
+# Load from one address: the per-client quotas (tested in test_quotas.py) are off.
+FAST = {"RUN_STATUS_POLL_SECONDS": "0.1", "JOB_LEASE_SECONDS": "1", **UNLIMITED}
 BODY = {
     "dataset_id": "AAPL-2023-1m",
     "strategy_id": "sma_crossover",

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
+from bench.servers import UNLIMITED
 from tests.live_jobs import api, live_worker, manage, wait_for_status
 from tests.live_server import live_server
 
@@ -60,6 +61,7 @@ def test_two_servers_two_workers_postgres_and_redis(tmp_path: Path) -> None:
         "REDIS_URL": REDIS,
         "JOB_LEASE_SECONDS": "1",
         "DATABASE_POOL_SIZE": "4",
+        **UNLIMITED,  # many runs from one address
     }
     manage(tmp_path, "migrate", "--no-input", **env)
     manage(tmp_path, "load_demo", **env)

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from backtests.engine import strategies, synthetic
@@ -75,6 +75,8 @@ def test_pip_prices_and_long_windows_match_exact_arithmetic() -> None:
     places=st.integers(0, 8),
     window=st.integers(1, 60),
 )
+@example(ticks=[1, 1], places=6, window=1)  # 0.000001: within 1e-6 of no tick at all
+@example(ticks=[1_000_001, 1_000_001, 999_999], places=6, window=2)  # 1.000001, not 1
 def test_on_a_decimal_tick_each_mean_is_the_exact_mean_rounded(ticks, places, window) -> None:
     scale = 10**places
     prices = [str(Decimal(t) / scale) for t in ticks]

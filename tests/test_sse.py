@@ -196,3 +196,25 @@ def test_streams_hold_their_runs_within_the_playback_budget(demo_dir: Path, kind
         conn.close()
         live.wait_for_metric(SSE_OPEN, 0, timeout=5)
         assert "Traceback" not in live.log()
+
+
+@pytest.mark.e2e
+def test_streams_past_the_clients_limit_are_429_then_recover(demo_dir: Path) -> None:
+    with live_server("daphne", demo_dir, name="sse-quota", SSE_MAX_PER_CLIENT="1") as live:
+        first, response = open_stream(live, "?speed=1")
+        assert response.status == 200
+        second, refused = open_stream(live)
+        assert refused.status == 429
+        assert refused.getheader("Retry-After") == "5"
+        assert json.loads(refused.read())["error"]["code"] == "RATE_LIMITED"
+        second.close()
+        first.close()  # the server sees it go at its next heartbeat or write
+        deadline = time.monotonic() + 15
+        while True:
+            third, again = open_stream(live, "?speed=1")
+            if again.status == 200 or time.monotonic() > deadline:
+                break
+            third.close()
+            time.sleep(0.2)
+        assert again.status == 200
+        third.close()

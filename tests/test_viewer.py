@@ -63,7 +63,9 @@ def frames(page) -> int:
 
 
 def test_a_demo_run_plays_pauses_and_seeks(server: LiveServer, browser, tmp_path: Path) -> None:
-    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    # bypass_csp: Playwright evaluates its wait_for_function expressions with eval, which
+    # the page's CSP refuses; test_e2e_cross_site.py checks the viewer under the policy.
+    page = browser.new_page(viewport={"width": 1200, "height": 800}, bypass_csp=True)
     page.goto(f"{server.http_url}/backtests/{DEMO_RUN}/play")
     page.wait_for_function("document.getElementById('transport').textContent === 'WebSocket'")
     page.click("#play")
@@ -91,7 +93,7 @@ def test_a_demo_run_plays_pauses_and_seeks(server: LiveServer, browser, tmp_path
 
 
 def test_the_viewer_falls_back_to_server_sent_events(server: LiveServer, browser) -> None:
-    context = browser.new_context()
+    context = browser.new_context(bypass_csp=True)
     context.add_init_script(NO_WEBSOCKET)
     page = context.new_page()
     page.goto(f"{server.http_url}/backtests/{DEMO_RUN}/play")
@@ -112,7 +114,7 @@ def test_the_viewer_falls_back_to_server_sent_events(server: LiveServer, browser
 
 
 def test_an_unknown_run_is_a_404_page(server: LiveServer, browser) -> None:
-    page = browser.new_page()
+    page = browser.new_page(bypass_csp=True)
     response = page.goto(f"{server.http_url}/backtests/01HM65JQM043J5BD14TQ8NBVDX/play")
     assert response.status == 404
     assert "No run has this id" in page.content()

@@ -1,9 +1,9 @@
 """Who may read and change what (docs/access.md#ownership).
 
 Under AUTH_MODE=off everyone may do everything, as on a developer's machine. Under
-`required`: a user reads their own runs and the operator's (runs without an owner: the
-demo's, the command line's); datasets are theirs, the operator's, or public; a user
-cancels and replaces only their own; staff read and change everything.
+`required`: a user reads and cancels their own runs (runs without an owner, the
+operator's, are staff's); datasets are theirs, the operator's, or public; a user replaces
+only their own; staff read and change everything.
 """
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -25,20 +25,19 @@ def owner_of(user: User):
 
 
 def visible_runs(runs: QuerySet, user: User) -> QuerySet:
-    """The runs the user may list and read."""
+    """The runs the user may list and read: one equality, which the (owner, created_at)
+    index serves in list order."""
     if sees_everything(user):
         return runs
-    return runs.filter(Q(owner_id=user.pk) | Q(owner__isnull=True))
+    return runs.filter(owner_id=user.pk)
 
 
 def may_read_run(user: User, owner_id: int | None) -> bool:
-    """Whether the user may read a run with this owner."""
-    return sees_everything(user) or owner_id is None or owner_id == user.pk
-
-
-def may_change_run(user: User, owner_id: int | None) -> bool:
-    """Whether the user may cancel a run with this owner (the operator's: staff only)."""
+    """Whether the user may read (and cancel) a run with this owner."""
     return sees_everything(user) or (owner_id is not None and owner_id == user.pk)
+
+
+may_change_run = may_read_run
 
 
 def visible_datasets(datasets: QuerySet, user: User) -> QuerySet:

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 
+from accounts.quotas import OverQuota
 from backtests.catalog import access
 from backtests.catalog.hashing import input_hash
 from backtests.catalog.serializers import DATASET_SUMMARY_FIELDS, RUN_SUMMARY_FIELDS
@@ -106,6 +108,7 @@ class Creator:
 
     user: Any = None
     client: str = ""
+    limited: bool = False  # the API's requests are; the operator's (admin, commands) not
 
     @property
     def owner_id(self) -> int | None:
@@ -163,6 +166,8 @@ def create_or_find(
         return earlier
     try:
         with transaction.atomic():
+            if creator.limited:
+                check_active(creator)
             run = Run.objects.create(
                 dataset=dataset,
                 strategy_id=request.strategy_id,
@@ -185,6 +190,26 @@ def create_or_find(
             raise
         return earlier
     return Created(run.run_id, new=True)
+
+
+def check_active(creator: Creator) -> None:
+    """OverQuota if the creator has RUNS_MAX_ACTIVE runs QUEUED or RUNNING already."""
+    limit = settings.RUNS_MAX_ACTIVE
+    if limit <= 0:
+        return
+    runs = Run.objects.filter(status__in=(Run.Status.QUEUED, Run.Status.RUNNING))
+    if creator.user is not None:
+        runs = runs.filter(owner=creator.user)
+    else:
+        runs = runs.filter(owner__isnull=True, client=creator.client[:64])
+    active = runs.count()
+    if active >= limit:
+        raise OverQuota(
+            f"{active} of your runs are QUEUED or RUNNING, the most at once: wait for one "
+            "to finish, or cancel one",
+            limit,
+            10,
+        )
 
 
 def find_earlier(digest: str, idempotency_key: str | None) -> Created | None:

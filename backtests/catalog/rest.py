@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts import authentication
+from accounts import authentication, quotas
 from backtests.catalog.validation import ValidationError
 from backtests.errors import ErrorCode, rest_error
 
@@ -45,6 +46,25 @@ def unauthenticated(message: str, bad_token: bool = False) -> HttpResponse:
     return response
 
 
+def rate_limited(over: quotas.OverQuota) -> HttpResponse:
+    """429 RATE_LIMITED with the limit and when to try again."""
+    response = error_response(
+        ErrorCode.RATE_LIMITED, str(over), {"limit": over.limit, "retry_after": over.retry_after}
+    )
+    response["Retry-After"] = str(over.retry_after)
+    return response
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's address, as the server saw it (behind a proxy: its --proxy-headers)."""
+    return request.META.get("REMOTE_ADDR", "") or ""
+
+
+def client_key(request: HttpRequest) -> str:
+    """Whom the request's quotas count: its user, or its address."""
+    return quotas.client_key(request.user, client_address(request))
+
+
 def forbidden(message: str, details: dict[str, Any] | None = None) -> HttpResponse:
     """403 FORBIDDEN: authenticated, but not allowed this."""
     return error_response(ErrorCode.FORBIDDEN, message, details)
@@ -62,6 +82,11 @@ async def authenticated(request: HttpRequest) -> HttpResponse | None:
         return unauthenticated(
             "authentication required: send 'Authorization: Bearer <token>' or log in"
         )
+    if request.method in UNSAFE:
+        try:
+            await sync_to_async(quotas.take_post)(client_key(request))
+        except quotas.OverQuota as over:
+            return rate_limited(over)
     return None
 
 

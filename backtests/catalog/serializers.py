@@ -103,6 +103,7 @@ def run_detail(run: Run) -> dict[str, Any]:
     )
     detail.update(
         owner=username(run.owner),
+        artifacts_pruned_at=timestamp(run.artifacts_pruned_at),
         params=run.params,
         strategy_version=run.strategy_version or None,
         slippage_fees=run.slippage_fees,

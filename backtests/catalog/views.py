@@ -5,8 +5,16 @@ from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.quotas import OverQuota
 from backtests.catalog import access, queries
-from backtests.catalog.rest import api_view, error_response, forbidden, json_response
+from backtests.catalog.rest import (
+    api_view,
+    client_address,
+    error_response,
+    forbidden,
+    json_response,
+    rate_limited,
+)
 from backtests.catalog.serializers import run_detail, run_summary
 from backtests.catalog.validation import parse_idempotency_key, parse_run_query, parse_run_request
 from backtests.engine import strategies as registry
@@ -36,11 +44,13 @@ async def create_run(request: HttpRequest) -> HttpResponse:
     """POST /backtests: 202 for a new run, 200 EXISTS for a repeat, 409 for a reused key."""
     key = parse_idempotency_key(request.headers)
     run_request = parse_run_request(request.body)
-    creator = queries.Creator(access.owner_of(request.user), client_address(request))
+    creator = queries.Creator(access.owner_of(request.user), client_address(request), limited=True)
     try:
         created = await queries.create_run(run_request, key, creator)
     except queries.DatasetNotFound as missing:
         return error_response(ErrorCode.DATASET_NOT_FOUND, str(missing))
+    except OverQuota as over:
+        return rate_limited(over)
     except queries.DatasetForbidden as private:
         return forbidden(f"{private}: runs need a dataset of yours, the operator's or a public one")
     except queries.DatasetNotReady as not_ready:
@@ -79,11 +89,6 @@ async def refuse_unreadable(request: HttpRequest, run_id: str) -> HttpResponse |
     if not access.may_read_run(request.user, owner_id):
         return forbidden(f"run {run_id} is another user's")
     return None
-
-
-def client_address(request: HttpRequest) -> str:
-    """The client's address, as the server saw it (behind a proxy: its --proxy-headers)."""
-    return request.META.get("REMOTE_ADDR", "") or ""
 
 
 @api_view("POST")

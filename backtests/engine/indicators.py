@@ -24,9 +24,11 @@ def decimal_ticks(values: np.ndarray) -> tuple[np.ndarray, float] | None:
         return None
     for places in range(MAX_PLACES + 1):
         scale = 10.0**places
-        scaled = values * scale
-        ticks = np.rint(scaled)
-        if np.all(np.abs(scaled - ticks) <= 1e-6):
+        ticks = np.rint(values * scale)
+        # Exactly the values, not near them: a parsed decimal is the float nearest to it,
+        # and so is ticks / scale (one correctly rounded division). A tolerance would take
+        # 1.000001 for 1 at zero places, or 0.000001 for nothing.
+        if np.array_equal(ticks / scale, values):
             if float(np.abs(ticks).sum()) >= EXACT:
                 return None
             return ticks, scale

@@ -8,6 +8,7 @@ the runs that live players hold (never evicted) and the least recently used othe
 """
 
 import asyncio
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,8 +24,11 @@ from backtests.engine import bars as engine_bars
 from backtests.engine.intervals import SECONDS
 from backtests.engine.metrics import running
 from backtests.errors import ErrorCode
+from backtests.jobs import retention
 from backtests.models import Run
 from project import metrics
+
+logger = logging.getLogger(__name__)
 
 # Arrow imports pandas on its first conversion to numpy (a third of a second): do it when
 # the server starts, not on the first viewer's play.
@@ -152,6 +156,12 @@ def run_files(run_id: str) -> RunFiles:
     status, speed, bars_sha256, bars_path, interval, bars, equity_path, fills_path = row
     if status != Run.Status.DONE:
         raise RunNotPlayable(status)
+    if not equity_path or not fills_path:
+        raise ArtifactsMissing(
+            f"run {run_id} is DONE but its artifacts cannot be read (missing or damaged): "
+            "removed by artifact retention, or never written; compute it again (Re-run in "
+            f"the admin, or manage.py run_backtest {run_id} --force)"
+        )
     data, artifacts = Path(settings.DATA_DIR), Path(settings.ARTIFACTS_DIR)
     own = data / f"{bars_sha256}.parquet"
     return RunFiles(
@@ -213,6 +223,8 @@ class PlaybackFull(Exception):
 # What a run's arrays cost per bar: six of the bars (int64 and float64), equity and the
 # two running metrics, 8 bytes each (RunData.nbytes counts the real figure once loaded).
 BYTES_PER_BAR = 9 * 8
+# How often the runs being played are marked so (retention's PLAYED_GRACE is 5 minutes).
+PLAYED_MARK_SECONDS = 60
 
 
 class RunCache:
@@ -228,6 +240,7 @@ class RunCache:
         self.holders: dict[str, int] = {}  # run id -> live players holding it
         self.loading: dict[str, asyncio.Future] = {}
         self.loads = 0  # how many times a run was read from disk (tests, metrics)
+        self.marking: asyncio.TimerHandle | None = None
 
     @property
     def nbytes(self) -> int:
@@ -284,8 +297,26 @@ class RunCache:
     def hold(self, data: RunData) -> None:
         """A live player uses this run: it stays in memory (and counted) until released."""
         self.runs.setdefault(data.run_id, data)
+        newly = data.run_id not in self.holders
         self.holders[data.run_id] = self.holders.get(data.run_id, 0) + 1
         metrics.PLAYBACK_CACHE_BYTES.set(self.nbytes)
+        if newly:
+            self.mark_played([data.run_id])
+
+    def mark_played(self, run_ids: list[str]) -> None:
+        """Mark runs as played now (in a thread), and the held ones again every
+        PLAYED_MARK_SECONDS while any is held, so that artifact retention keeps them
+        (backtests/jobs/retention.py). A timer, not a task: nothing to await or collect."""
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(None, mark_all, run_ids).add_done_callback(marks_done)
+        if self.marking is None:
+            self.marking = loop.call_later(PLAYED_MARK_SECONDS, self.mark_held)
+
+    def mark_held(self) -> None:
+        """The timer: mark the runs still held, and keep the timer while there are any."""
+        self.marking = None
+        if self.holders:
+            self.mark_played(list(self.holders))
 
     def release(self, run_id: str) -> None:
         """A player is done with the run; past the budget, unheld runs go."""
@@ -294,6 +325,9 @@ class RunCache:
             self.holders[run_id] = left
         else:
             self.holders.pop(run_id, None)
+            if not self.holders and self.marking is not None:
+                self.marking.cancel()  # nothing left to mark
+                self.marking = None
         self.evict()
 
     def evict(self) -> None:
@@ -313,6 +347,24 @@ class RunCache:
         self.holders.clear()
         self.loading.clear()
         self.loads = 0
+        if self.marking is not None:
+            self.marking.cancel()
+            self.marking = None
+
+
+def mark_all(run_ids: list[str]) -> None:
+    """Touch each run's `.played` file (blocking: in a thread); storage trouble is logged."""
+    for run_id in run_ids:
+        try:
+            retention.mark_played(run_id)
+        except OSError as exc:  # retention may then prune it, nothing worse
+            logger.warning("run %s not marked as played: %r", run_id, exc)
+
+
+def marks_done(future: asyncio.Future) -> None:
+    """Collect the marking's outcome (mark_all logs its own failures)."""
+    if not future.cancelled() and future.exception() is not None:
+        logger.warning("runs not marked as played: %r", future.exception())
 
 
 CACHE = RunCache()

@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Mapping
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
+from accounts import quotas
 from accounts.authentication import required
-from backtests.catalog.rest import api_view, error_response
+from backtests.catalog.rest import api_view, client_key, error_response, rate_limited
 from backtests.catalog.validation import ValidationError, decimal
 from backtests.catalog.views import refuse_unreadable
 from backtests.errors import ErrorCode
@@ -66,7 +67,23 @@ def parse_query(query: Mapping[str, list[str]], last_event_id: str | None) -> tu
     return speed, position
 
 
-async def events(data: RunData, start: int, speed: float) -> AsyncIterator[str]:
+class EventStream(StreamingHttpResponse):
+    """The stream's response: its quota slot is given back when Django closes it, which it
+    does however the request ends (the events' own clean-up may never run if the client
+    left before the first event)."""
+
+    def __init__(self, content: AsyncIterator[str], slot: quotas.Slot) -> None:
+        super().__init__(content, content_type="text/event-stream")
+        self.slot = slot
+
+    def close(self) -> None:
+        self.slot.release()
+        super().close()
+
+
+async def events(
+    data: RunData, start: int, speed: float, slot: quotas.Slot | None = None
+) -> AsyncIterator[str]:
     """The stream's text: frames on the clock, heartbeats between, then the end.
 
     A client that leaves cancels it (Django's handler does, on the disconnect): the gauge
@@ -90,6 +107,8 @@ async def events(data: RunData, start: int, speed: float) -> AsyncIterator[str]:
     finally:
         CACHE.release(data.run_id)
         metrics.SSE_OPEN.dec()
+        if slot is not None:
+            slot.release()
 
 
 @api_view("GET")
@@ -123,9 +142,13 @@ async def stream(request: HttpRequest, run_id: str) -> HttpResponse:
             f"position {position} is past the run's last bar",
             frames.range_details(data),
         )
-    response = StreamingHttpResponse(
-        events(data, start, speed or data.speed), content_type="text/event-stream"
-    )
+    try:
+        slot = quotas.STREAMS.take(
+            client_key(request), settings.SSE_MAX_PER_CLIENT, settings.SSE_MAX_CONNECTIONS
+        )
+    except quotas.OverQuota as over:
+        return rate_limited(over)
+    response = EventStream(events(data, start, speed or data.speed, slot), slot)
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response

@@ -1,13 +1,14 @@
 import logging
 import os
 import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Worker
 
-from backtests.jobs import lifecycle
+from backtests.jobs import lifecycle, retention
 from backtests.jobs.execute import default_worker_id
 
 logger = logging.getLogger("backtests.jobs.worker")
@@ -15,21 +16,39 @@ logger = logging.getLogger("backtests.jobs.worker")
 
 class Sweeper(threading.Thread):
     """Requeues runs whose worker was lost, and gives a task to QUEUED runs without one,
-    every third of a lease (any worker does it)."""
+    every third of a lease; applies artifact retention every ARTIFACTS_PRUNE_SECONDS when
+    it is set (any worker does both)."""
 
     def __init__(self) -> None:
         super().__init__(name="lease-sweeper", daemon=True)
         self.stopped = threading.Event()
+        self.next_prune = time.monotonic()
 
     def run(self) -> None:
         while not self.stopped.wait(settings.JOB_LEASE_SECONDS / 3):
             try:
                 lifecycle.requeue_expired()
                 lifecycle.requeue_orphans()
+                self.prune()
             except Exception as exc:  # the next sweep tries again
                 logger.warning("lease sweep failed: %r", exc)
             finally:
                 close_old_connections()
+
+    def prune(self) -> None:
+        """Apply artifact retention, if it is on and its time has come."""
+        if not (settings.ARTIFACTS_MAX_AGE_DAYS or settings.ARTIFACTS_MAX_BYTES):
+            return
+        if time.monotonic() < self.next_prune:
+            return
+        self.next_prune = time.monotonic() + settings.ARTIFACTS_PRUNE_SECONDS
+        report = retention.prune()
+        if report.runs:
+            logger.info(
+                "retention pruned %d runs' artifacts, %d bytes",
+                len(report.runs),
+                report.bytes_freed,
+            )
 
 
 class Command(BaseCommand):

@@ -8,14 +8,18 @@
   const bars = Number(root.dataset.bars);
   const LC = window.LightweightCharts;
 
+  // The library's logo comes with an inline <style>, which the page's CSP refuses: the
+  // attribution its licence asks for is the page's footer link instead.
   const priceChart = LC.createChart($("price-chart"), {
     autoSize: true,
+    layout: { attributionLogo: false },
     timeScale: { timeVisible: true, secondsVisible: false },
   });
   const candles = priceChart.addSeries(LC.CandlestickSeries);
   const markers = LC.createSeriesMarkers(candles, []);
   const equityChart = LC.createChart($("equity-chart"), {
     autoSize: true,
+    layout: { attributionLogo: false },
     timeScale: { timeVisible: true, secondsVisible: false },
   });
   const equityLine = equityChart.addSeries(LC.LineSeries, { lineWidth: 2, color: "#2962ff" });
