@@ -16,7 +16,7 @@ ifeq ($(filter $(SERVER),daphne uvicorn),)
 $(error SERVER must be daphne or uvicorn, not '$(SERVER)')
 endif
 endif
-.PHONY: help start-backend worker test lint fmt migrate superuser demo bench bench-transport bench-catalog bench-engine bench-data bench-jobs bench-playback soak lock clean
+.PHONY: help start-backend worker test lint fmt migrate superuser demo bench bench-transport bench-catalog bench-engine bench-data bench-jobs bench-playback bench-pages soak lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -54,7 +54,7 @@ superuser: migrate ## Create an admin user interactively
 demo: migrate ## Load the demo catalog, with synthetic bars and engine-computed runs (safe to run twice)
 	$(BIN)/python manage.py load_demo
 
-bench: bench-transport bench-catalog bench-engine bench-data bench-jobs bench-playback ## Every benchmark (docs/performance.md)
+bench: bench-transport bench-catalog bench-engine bench-data bench-jobs bench-playback bench-pages ## Every benchmark (docs/performance.md)
 
 bench-transport: $(STAMP) ## WebSocket and /healthz against the reference server, side by side
 	$(BIN)/python -m bench.transport $(TRANSPORT_ARGS)
@@ -73,6 +73,9 @@ bench-playback: $(STAMP) ## Frames at 30 a second: intervals, CPU per frame, lat
 
 bench-jobs: $(STAMP) ## POST -> DONE latency and runs per second with two workers
 	$(BIN)/python -m bench.jobs $(JOBS_ARGS)
+
+bench-pages: $(STAMP) ## The run list's server time at 100,000 runs; a 10,000-trade run's first chart in chromium
+	$(BIN)/python -m bench.pages $(PAGES_ARGS)
 
 soak: $(STAMP) ## Transport soak (RSS must come back), then SOAK_SECONDS (600) of mixed load with workers killed: nothing lost
 	$(BIN)/python -m bench.soak

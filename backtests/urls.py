@@ -1,9 +1,19 @@
+from django.templatetags.static import static
 from django.urls import path, re_path
+from django.views.generic import RedirectView
 
 from backtests.catalog import dataset_views, run_results, views
-from backtests.playback import page, sse
+from backtests.pages import views as pages
+from backtests.playback import history, page, sse
+
+RUN_ID = r"(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})"
 
 urlpatterns = [
+    path("", pages.run_list, name="run-list"),
+    path("runs/new", pages.run_new, name="run-new"),
+    path("runs/compare", pages.run_compare, name="run-compare"),
+    re_path(rf"^runs/{RUN_ID}$", pages.run_page, name="run-page"),
+    path("favicon.ico", RedirectView.as_view(url=static("pages/favicon.svg")), name="favicon"),
     path("backtests", views.runs, name="runs"),
     path("strategies", views.strategies, name="strategies"),
     path("datasets", dataset_views.datasets, name="datasets"),
@@ -38,6 +48,11 @@ urlpatterns = [
         r"^backtests/(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})/equity$",
         run_results.equity,
         name="run-equity",
+    ),
+    re_path(
+        r"^backtests/(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})/bars$",
+        history.bars,
+        name="run-bars",
     ),
     re_path(r"^backtests/(?P<rest>.*)$", views.not_found, name="api-not-found"),
 ]

@@ -219,7 +219,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "runs"
+LOGIN_REDIRECT_URL = "run-list"
 
 # The job queue: Django's tasks framework, its queue in this database (django-tasks-db).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

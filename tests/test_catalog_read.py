@@ -44,6 +44,7 @@ def test_list_item_shape(api, catalog) -> None:
         "run_id": first.run_id,
         "status": "DONE",
         "strategy_id": "sma_crossover",
+        "params": first.params,
         "dataset": {
             "dataset_id": "AAPL-2023-1m",
             "symbol": "AAPL",

@@ -21,6 +21,7 @@ def test_document_lists_the_api_routes() -> None:
         "/backtests/{run_id}/stream",
         "/backtests/{run_id}/trades",
         "/backtests/{run_id}/equity",
+        "/backtests/{run_id}/bars",
         "/strategies",
         "/datasets",
         "/datasets/{dataset_id}",

@@ -25,6 +25,7 @@ def run_data(bars: int = 50) -> RunData:
         close=prices + 0.5,
         volume=np.full(bars, 1000.0),
         equity=np.full(bars, 100_000.0),
+        position=np.zeros(bars),
         total_return=np.zeros(bars),
         max_drawdown=np.zeros(bars),
         fill_bar=fills,

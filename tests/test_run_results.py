@@ -80,8 +80,21 @@ def test_equity_as_json_and_csv(api, client, long_short_run) -> None:
     assert min(curve["position"]) < 0 < max(curve["position"])
     response = client.get(f"/backtests/{run_id}/equity", {"format": "csv"})
     rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert rows[0] == ["ts", "equity", "position", "drawdown"] and len(rows) == curve["bars"] + 1
+    header = ["ts", "equity", "position", "drawdown", "benchmark"]
+    assert rows[0] == header and len(rows) == curve["bars"] + 1
     assert float(rows[-1][1]) == pytest.approx(curve["equity"][-1])
+
+
+def test_the_benchmark_is_buy_and_hold_from_the_first_close(api, long_short_run) -> None:
+    from backtests.engine import bars as engine_bars
+
+    curve = api.get(f"/backtests/{long_short_run.run_id}/equity").data
+    run = Run.objects.select_related("dataset").get(pk=long_short_run.pk)
+    close = engine_bars.load(settings.DATA_DIR / run.dataset.bars_path).close
+    assert curve["benchmark"][0] == pytest.approx(100_000.0)
+    assert curve["benchmark"][-1] == pytest.approx(100_000.0 * close[-1] / close[0])
+    bought_and_held = curve["benchmark"][-1] / 100_000.0 - 1
+    assert bought_and_held == pytest.approx(run.metrics.buy_and_hold_return)
 
 
 def test_results_of_runs_that_are_not_done_or_do_not_exist(api) -> None:
@@ -96,3 +109,17 @@ def test_results_of_runs_that_are_not_done_or_do_not_exist(api) -> None:
         assert api.get(f"/backtests/01HM65JQM043J5BD14TQ8NBVDX/{kind}").status_code == 404
         assert api.get(f"/backtests/{queued.run_id}/{kind}", {"format": "xml"}).status_code == 422
     assert api.get(f"/backtests/{queued.run_id}/equity", {"limit": "5"}).status_code == 422
+
+
+def test_an_equity_chart_gets_at_most_max_points_with_each_groups_trough(api, long_short_run):
+    full = api.get(f"/backtests/{long_short_run.run_id}/equity").data
+    chart = api.get(f"/backtests/{long_short_run.run_id}/equity", {"max": 10}).data
+    size = chart["bars_per_point"]
+    assert chart["bars"] == full["bars"] and len(chart["ts"]) <= 10 and size > 1
+    assert chart["ts"][0] == full["ts"][size - 1] and chart["ts"][-1] == full["ts"][-1]
+    assert chart["equity"][0] == full["equity"][size - 1]
+    assert chart["drawdown"][0] == min(full["drawdown"][:size])
+    assert min(chart["drawdown"]) == min(full["drawdown"])
+    for bad in ("0", "10001", "x"):
+        response = api.get(f"/backtests/{long_short_run.run_id}/equity", {"max": bad})
+        assert response.status_code == 422 and "max" in response.data["error"]["details"]

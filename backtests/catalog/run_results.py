@@ -10,14 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from backtests.catalog import access
 from backtests.catalog.rest import api_view, error_response, forbidden, json_response
-from backtests.catalog.validation import parse_results_query
+from backtests.catalog.validation import ValidationError, decimal, parse_results_query
 from backtests.engine import artifacts
+from backtests.engine.simulation import STARTING_CAPITAL
 from backtests.engine.trades import Trade, trades_of
 from backtests.errors import ErrorCode
 from backtests.models import Run
@@ -36,6 +39,8 @@ TRADE_FIELDS = (
     "duration_s",
 )
 EQUITY_FIELDS = ("ts", "equity", "position", "drawdown")
+# The equity of holding the instrument from the first bar's close, with the run's capital.
+BENCHMARK = "benchmark"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class Artifacts:
     run_id: str
     fills: Path
     equity: Path
+    bars: Path | None = None
 
 
 class NotFinished(Exception):
@@ -60,18 +66,22 @@ def artifacts_of(run_id: str, user: access.User) -> Artifacts | None:
     it; NotFinished unless it is DONE."""
     row = (
         Run.objects.filter(pk=run_id)
-        .values_list("status", "fills_path", "equity_path", "owner_id")
+        .values_list(
+            "status", "fills_path", "equity_path", "owner_id", "bars_sha256", "dataset__bars_path"
+        )
         .first()
     )
     if row is None:
         return None
-    status, fills, equity, owner_id = row
+    status, fills, equity, owner_id, bars_sha256, bars_path = row
     if not access.may_read_run(user, owner_id):
         raise NotYours(run_id)
     if status != Run.Status.DONE:
         raise NotFinished(status)
-    base = Path(settings.ARTIFACTS_DIR)
-    return Artifacts(run_id, base / fills, base / equity)
+    base, data = Path(settings.ARTIFACTS_DIR), Path(settings.DATA_DIR)
+    own = data / f"{bars_sha256}.parquet"  # the bars it was computed on, by content
+    bars = own if bars_sha256 and own.is_file() else data / bars_path
+    return Artifacts(run_id, base / fills, base / equity, bars)
 
 
 def trade_rows(files: Artifacts) -> list[dict]:
@@ -100,12 +110,37 @@ def trade_row(trade: Trade) -> dict:
     }
 
 
-def equity_columns(files: Artifacts) -> dict[str, list]:
-    """The equity curve by column (blocking: run in a thread)."""
+def equity_columns(files: Artifacts, most: int | None = None) -> dict[str, list]:
+    """The equity curve by column (blocking: run in a thread); with `most`, at most that
+    many points: the last bar of each group of equal bar counts, with the group's deepest
+    drawdown (so that a chart of a year of minutes misses no trough)."""
     table = artifacts.read(files.run_id, files.equity, list(EQUITY_FIELDS))
     ts = table.column("ts").cast("int64").to_numpy()
-    columns = {name: table.column(name).to_numpy().tolist() for name in EQUITY_FIELDS[1:]}
-    return {"ts": [iso(t) for t in ts.tolist()], **columns}
+    arrays = {name: table.column(name).to_numpy() for name in EQUITY_FIELDS[1:]}
+    arrays[BENCHMARK] = benchmark(files, len(ts))
+    size = 1 if most is None else max(1, -(-len(ts) // most))
+    if size > 1:
+        starts = np.arange(0, len(ts), size)
+        lasts = np.minimum(starts + size, len(ts)) - 1
+        drawdown = np.minimum.reduceat(arrays["drawdown"], starts)
+        ts = ts[lasts]
+        arrays = {name: values[lasts] for name, values in arrays.items()}
+        arrays["drawdown"] = drawdown
+    columns = {name: values.tolist() for name, values in arrays.items()}
+    columns[BENCHMARK] = [None if value != value else value for value in columns[BENCHMARK]]
+    return {"ts": [iso(t) for t in ts.tolist()], **columns, "bars_per_point": size}
+
+
+def benchmark(files: Artifacts, bars: int) -> np.ndarray:
+    """Buy and hold: STARTING_CAPITAL in the instrument at the first bar's close, at each
+    bar's close; NaN (null in JSON) when the bars cannot be read or are not the run's."""
+    try:
+        close = pq.read_table(files.bars, columns=["close"]).column("close").to_numpy()
+    except (OSError, pa.ArrowException, KeyError, TypeError):
+        return np.full(bars, np.nan)
+    if len(close) != bars or not close[0] > 0:
+        return np.full(bars, np.nan)
+    return STARTING_CAPITAL * close / close[0]
 
 
 def csv_response(rows: list[list], header: tuple[str, ...], name: str) -> HttpResponse:
@@ -160,16 +195,41 @@ async def trades(request: HttpRequest, run_id: str) -> HttpResponse:
 
 @api_view("GET")
 async def equity(request: HttpRequest, run_id: str) -> HttpResponse:
-    """GET /backtests/<id>/equity?format=json|csv: ts, equity, position, drawdown a bar."""
-    query = parse_results_query(dict(request.GET.lists()), paged=False)
+    """GET /backtests/<id>/equity?format=json|csv&max=: ts, equity, position, drawdown and
+    the buy-and-hold benchmark a bar (or a point of `max`, for a chart)."""
+    raw = dict(request.GET.lists())
+    most = parse_max(raw.pop("max", None))
+    query = parse_results_query(raw, paged=False)
     files = await files_or_error(request, run_id)
     if isinstance(files, HttpResponse):
         return files
     try:
-        columns = await sync_to_async(equity_columns)(files)
+        columns = await sync_to_async(equity_columns)(files, most)
     except artifacts.ArtifactUnreadable as unreadable:
         return error_response(ErrorCode.ARTIFACTS_MISSING, str(unreadable))
+    size = columns.pop("bars_per_point")
     if query.format == "csv":
         rows = [list(values) for values in zip(*columns.values(), strict=True)]
-        return csv_response(rows, EQUITY_FIELDS, f"{run_id}-equity")
-    return json_response({"bars": len(columns["ts"]), **columns})
+        return csv_response(rows, (*EQUITY_FIELDS, BENCHMARK), f"{run_id}-equity")
+    bars = len(columns["ts"]) if size == 1 else await sync_to_async(bar_count)(files)
+    return json_response({"bars": bars, "bars_per_point": size, **columns})
+
+
+MAX_POINTS = 10_000
+
+
+def parse_max(values: list[str] | None) -> int | None:
+    """?max=: at most this many points (1 to MAX_POINTS), or None for every bar."""
+    if values is None:
+        return None
+    number = decimal(values[0]) if len(values) == 1 else None
+    if number is None or not 1 <= number <= MAX_POINTS:
+        raise ValidationError(
+            "invalid query parameters", {"max": f"must be from 1 to {MAX_POINTS}, once"}
+        )
+    return number
+
+
+def bar_count(files: Artifacts) -> int:
+    """How many bars the run's equity has (its Parquet metadata: no data read)."""
+    return pq.ParquetFile(files.equity).metadata.num_rows

@@ -1,5 +1,8 @@
 """GET /backtests/<id>/play: a page that plays a run (template and static files)."""
 
+import asyncio
+
+import numpy as np
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -7,6 +10,9 @@ from django.views.decorators.http import require_safe
 
 from accounts import authentication
 from backtests.catalog import access, queries
+from backtests.catalog.serializers import run_detail
+from backtests.engine.indicators import decimal_ticks
+from backtests.pages.formatting import params_text
 from backtests.playback import frames
 from backtests.playback.run_data import (
     CACHE,
@@ -16,6 +22,8 @@ from backtests.playback.run_data import (
     RunNotPlayable,
     Unplayable,
 )
+
+WAITING = ("QUEUED", "RUNNING")
 
 
 def speed_presets(data: RunData) -> list[tuple[int, str, bool]]:
@@ -35,51 +43,62 @@ def speed_presets(data: RunData) -> list[tuple[int, str, bool]]:
     return [(speed, label, speed == data.speed) for speed, label in sorted(choices.items())]
 
 
+def price_places(close: np.ndarray) -> int:
+    """The decimals the instrument's prices are quoted in (2 when they are on no tick)."""
+    ticked = decimal_ticks(close)
+    if ticked is None:
+        return 2
+    return max(2, round(np.log10(ticked[1])))
+
+
+async def viewer_user(request: HttpRequest):
+    """The user under AUTH_MODE=required (a session, or a token), or None."""
+    try:
+        user = await authentication.authenticate(request)
+    except authentication.BadCredentials:
+        return None
+    return user if user.is_authenticated else None
+
+
 @require_safe
 async def play(request: HttpRequest, run_id: str) -> HttpResponse:
-    """The viewer: charts, running metrics, play, pause, speed presets and a scrubber."""
+    """The viewer: the run's header, charts, running metrics, play, pause, speed, seek."""
+    user = None
     if authentication.required():
-        try:
-            user = await authentication.authenticate(request)
-        except authentication.BadCredentials:
-            user = None
-        if user is None or not user.is_authenticated:
+        user = await viewer_user(request)
+        if user is None:
             return redirect_to_login(request.get_full_path())
-        found, owner_id = await queries.run_owner(run_id)
-        if found and not access.may_read_run(user, owner_id):
-            problem = f"run {run_id} is another user's"
-            context = {"run_id": run_id, "status": None, "problem": problem}
-            return render(request, "backtests/play.html", context, status=403)
-    context = {
-        "run_id": run_id,
-        "status": "DONE",
-        "bars": 0,
-        "first": "",
-        "last": "",
-        "presets": [],
-    }
+    context = {"run_id": run_id, "status": None, "bars": 0, "presets": [], "playable": False}
+    run = await queries.get_run(run_id)
+    if run is None:
+        return render(request, "backtests/play.html", context, status=404)
+    if user is not None and not access.may_read_run(user, run.owner_id):
+        context["problem"] = f"run {run_id} is another user's"
+        return render(request, "backtests/play.html", context, status=403)
+    detail = run_detail(run)
+    context.update(run=detail, params_text=params_text(detail["params"]), status=run.status)
+    if run.status != "DONE":
+        # QUEUED and RUNNING: the page waits for DONE on the socket; ERROR and CANCELLED
+        # will never play, and say why.
+        return render(request, "backtests/play.html", context)
     try:
         data = await CACHE.get(run_id)  # the socket that the page opens shares this load
     except RunNotFound:
         return render(request, "backtests/play.html", {**context, "status": None}, status=404)
     except RunNotPlayable as not_done:
-        context["status"] = not_done.status  # the page waits for DONE on the socket
+        context["status"] = not_done.status
+        return render(request, "backtests/play.html", context)
     except PlaybackFull as full:
-        return render(
-            request, "backtests/play.html", {**context, "status": None, "problem": full}, status=503
-        )
+        return render(request, "backtests/play.html", {**context, "problem": full}, status=503)
     except Unplayable as mismatch:
-        return render(
-            request,
-            "backtests/play.html",
-            {**context, "status": None, "problem": mismatch},
-            status=409,
-        )
-    else:
-        context.update(
-            bars=data.bars,
-            first=frames.iso(data.ts[0]),
-            last=frames.iso(data.ts[-1]),
-            presets=speed_presets(data),
-        )
+        return render(request, "backtests/play.html", {**context, "problem": mismatch}, status=409)
+    context.update(
+        playable=True,
+        bars=data.bars,
+        first=frames.iso(data.ts[0]),
+        last=frames.iso(data.ts[-1]),
+        presets=speed_presets(data),
+        # Scanning a year of closes for their tick: in a thread, off the event loop.
+        precision=await asyncio.to_thread(price_places, data.close),
+    )
     return render(request, "backtests/play.html", context)

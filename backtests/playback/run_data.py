@@ -88,6 +88,7 @@ class RunData:
     close: np.ndarray
     volume: np.ndarray
     equity: np.ndarray
+    position: np.ndarray  # the signed quantity held after each bar
     total_return: np.ndarray
     max_drawdown: np.ndarray
     fill_bar: np.ndarray  # bar index of each fill
@@ -184,7 +185,8 @@ def load(run_id: str, files: RunFiles) -> RunData:
         raise BarsMismatch(f"run {run_id}: its bars file is missing") from None
     except engine_bars.BarsChanged as changed:
         raise BarsMismatch(f"run {run_id}: {changed}") from None
-    equity = read_artifact(run_id, files.equity_path, ["equity"]).column("equity").to_numpy()
+    curve = read_artifact(run_id, files.equity_path, ["equity", "position"])
+    equity = curve.column("equity").to_numpy()
     if len(equity) != len(series):
         raise BarsMismatch(
             f"run {run_id} was computed on {len(equity):,} bars; its dataset now has "
@@ -203,6 +205,7 @@ def load(run_id: str, files: RunFiles) -> RunData:
         close=series.close,
         volume=series.volume,
         equity=equity,
+        position=curve.column("position").to_numpy(),
         total_return=total_return,
         max_drawdown=max_drawdown,
         fill_bar=np.searchsorted(series.ts, fill_ts),
@@ -220,9 +223,10 @@ class PlaybackFull(Exception):
     by live players (sockets and streams), which cannot be evicted."""
 
 
-# What a run's arrays cost per bar: six of the bars (int64 and float64), equity and the
-# two running metrics, 8 bytes each (RunData.nbytes counts the real figure once loaded).
-BYTES_PER_BAR = 9 * 8
+# What a run's arrays cost per bar: six of the bars (int64 and float64), equity, position
+# and the two running metrics, 8 bytes each (RunData.nbytes counts the real figure once
+# loaded).
+BYTES_PER_BAR = 10 * 8
 # How often the runs being played are marked so (retention's PLAYED_GRACE is 5 minutes).
 PLAYED_MARK_SECONDS = 60
 
