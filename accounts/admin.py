@@ -29,6 +29,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         """A new row gets a new token, shown to the operator this once."""
         if change:
             obj.save()
+            tokens.forget([obj.digest])  # a revocation set on its page, say
             return
         made = tokens.create(obj.user, obj.name)
         obj.pk, obj.prefix, obj.digest = made.row.pk, made.row.prefix, made.row.digest
@@ -38,5 +39,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset) -> None:
         """Refuse them from now on."""
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        live = queryset.filter(revoked_at__isnull=True)
+        digests = list(live.values_list("digest", flat=True))
+        count = live.update(revoked_at=timezone.now())
+        tokens.forget(digests)
         self.message_user(request, f"{count} token(s) revoked.")

@@ -55,6 +55,16 @@ def communicator(
 
 
 @pytest.fixture(autouse=True)
+def untrusted_tokens():
+    """Each test looks its tokens up afresh (accounts/tokens.py trusts one for seconds)."""
+    from accounts import tokens
+
+    tokens._trusted.clear()
+    yield
+    tokens._trusted.clear()
+
+
+@pytest.fixture(autouse=True)
 def data_dirs(settings, tmp_path):
     """Bars and artifacts of each test in its own folders, never in the project's var/."""
     settings.DATA_DIR = tmp_path / "data"

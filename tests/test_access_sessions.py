@@ -204,3 +204,15 @@ def test_an_upload_records_its_owner_and_only_the_owner_replaces_it(people, shar
         headers=bearer(people.bob_token),
     )
     assert ran.status_code == 202, ran.content
+
+
+def test_a_token_is_trusted_for_seconds_then_looked_up_again(people, shared, monkeypatch) -> None:
+    from django.utils import timezone
+
+    assert Client().get("/strategies", headers=bearer(people.bob_token)).status_code == 200
+    # Revoked behind this process's back (another process's admin, say): trusted a moment.
+    ApiToken.objects.filter(user=people.bob).update(revoked_at=timezone.now())
+    assert Client().get("/strategies", headers=bearer(people.bob_token)).status_code == 200
+    clock = [tokens.time.monotonic() + tokens.TRUSTED_SECONDS + 0.1]
+    monkeypatch.setattr(tokens.time, "monotonic", lambda: clock[0])
+    assert Client().get("/strategies", headers=bearer(people.bob_token)).status_code == 401

@@ -152,3 +152,47 @@ def test_the_list_shows_the_runs_and_filters_them(service, page) -> None:
     statuses = {r.get_attribute("data-status") for r in page.query_selector_all("tr[data-run]")}
     assert statuses == {"DONE"}
     shot(page, "6-run-list")
+
+
+UNLABELLED = """() => [...document.querySelectorAll(
+    'input:not([type=hidden]), select, button, a[href]')]
+  .filter(el => !el.hidden && el.offsetParent !== null)
+  .filter(el => !((el.labels && el.labels.length) || el.getAttribute('aria-label')
+                  || el.textContent.trim()))
+  .map(el => el.outerHTML.slice(0, 120))"""
+
+
+def test_every_control_has_a_name_and_the_pages_fit_1024_pixels(service, browser) -> None:
+    done = api(service, "/backtests?status=DONE&symbol=AAPL&limit=2")["items"]
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, bypass_csp=True)
+    page = context.new_page()
+    for path in (
+        "/",
+        "/runs/new",
+        f"/runs/{done[0]['run_id']}",
+        f"/runs/compare?ids={done[0]['run_id']},{done[1]['run_id']}",
+        f"/backtests/{done[0]['run_id']}/play",
+    ):
+        page.goto(service.http_url + path)
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(UNLABELLED) == [], path
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 1024, f"{path} is {width} px wide at 1024"
+        # Keyboard reachable: Tab moves the focus onto the page's controls.
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement !== document.body"), path
+    context.close()
+
+
+def test_the_viewer_plays_and_pauses_from_the_keyboard(service, page) -> None:
+    done = api(service, "/backtests?status=DONE&symbol=AAPL&limit=1")["items"][0]
+    page.goto(f"{service.http_url}/backtests/{done['run_id']}/play")
+    page.wait_for_function("document.getElementById('transport').textContent === 'WebSocket'")
+    page.keyboard.press("Space")
+    page.wait_for_function("Number(document.getElementById('viewer').dataset.frames || 0) > 5")
+    page.keyboard.press("Space")
+    assert page.evaluate("window.viewer.state.playing") is False
+    page.keyboard.press("Shift+ArrowRight")
+    page.wait_for_function("document.getElementById('position').textContent.startsWith('bar ')")
+    page.select_option("#tz", "America/New_York")
+    assert page.text_content("#tz-label") == "America/New_York"

@@ -8,7 +8,7 @@ from django.db import connections
 from django.db.backends import utils
 from django.test import Client
 
-from accounts import socket_auth
+from accounts import socket_auth, tokens
 from tests.access_fixtures import BAD_TOKEN, make_people
 from tests.catalog_factories import make_dataset, make_run
 from tests.conftest import communicator
@@ -106,9 +106,13 @@ async def test_a_sockets_authentication_costs_one_query(world, queries) -> None:
     people, _ = world
     by_token = {"subprotocols": ["backtests.v1", f"bearer.{people.alice_token}"]}
     await socket_auth.user_of(by_token)  # the first use of the minute writes last_used_at
+    tokens.forget([tokens.digest(people.alice_token)])  # no longer trusted: looked up
     queries.clear()
     assert (await socket_auth.user_of(by_token)).username == "alice"
     assert len(queries) == 1, queries
+    queries.clear()
+    assert (await socket_auth.user_of(by_token)).username == "alice"
+    assert queries == []  # trusted for a few seconds: no query at all
     cookie = await sync_to_async(session_cookie)(people.bob)
     queries.clear()
     assert (await socket_auth.user_of({"headers": [(b"cookie", cookie)]})).username == "bob"
