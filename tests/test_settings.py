@@ -133,3 +133,26 @@ def test_check_deploy_sees_djangos_own_middleware(tmp_path) -> None:
         assert f"security.{code}" in output
     for code in ("W001", "W002", "W003"):
         assert f"security.{code}" not in output
+
+
+@pytest.mark.parametrize(
+    ("hosts", "given", "expected"),
+    [
+        (["localhost", "127.0.0.1", "[::1]"], "", "off"),  # loopback: a developer's run
+        (["backtests.example.com", "localhost"], "", "required"),  # reachable: required
+        (["*"], "", "required"),
+        (["localhost"], "required", "required"),  # asked for on loopback
+        (["backtests.example.com"], "OFF", "off"),  # said outright: behind a proxy's auth
+    ],
+)
+def test_auth_mode_is_required_wherever_the_service_is_reachable(
+    monkeypatch, hosts, given, expected
+) -> None:
+    monkeypatch.setenv("AUTH_MODE", given)
+    assert project_settings.auth_mode(hosts) == expected
+
+
+def test_a_bad_auth_mode_stops_startup(monkeypatch) -> None:
+    monkeypatch.setenv("AUTH_MODE", "sometimes")
+    with pytest.raises(ImproperlyConfigured, match="AUTH_MODE='sometimes': use required or off"):
+        project_settings.auth_mode(["localhost"])
