@@ -12,20 +12,12 @@ from collections.abc import Mapping
 import numpy as np
 from django.http import HttpRequest, HttpResponse
 
-from accounts.authentication import required
-from backtests.catalog.rest import api_view, error_response, json_response
+from backtests.catalog.rest import api_view, json_response
 from backtests.catalog.validation import ValidationError, decimal
-from backtests.catalog.views import refuse_unreadable
 from backtests.errors import ErrorCode
 from backtests.playback.frames import iso
-from backtests.playback.run_data import (
-    CACHE,
-    PlaybackFull,
-    RunData,
-    RunNotFound,
-    RunNotPlayable,
-    Unplayable,
-)
+from backtests.playback.run_access import run_data_or_error
+from backtests.playback.run_data import RunData
 
 DEFAULT_CANDLES = 2000
 MAX_CANDLES = 10_000
@@ -96,25 +88,10 @@ def window(data: RunData, first: int, end: int, most: int) -> dict:
 @api_view("GET")
 async def bars(request: HttpRequest, run_id: str) -> HttpResponse:
     """GET /backtests/<id>/bars?from=&to=&max=: candles of a window of the run's bars."""
-    if required():
-        refused = await refuse_unreadable(request, run_id)
-        if refused is not None:
-            return refused
-    try:
-        data = await CACHE.get(run_id)
-    except RunNotFound:
-        return error_response(ErrorCode.RUN_NOT_FOUND, f"no run {run_id}")
-    except RunNotPlayable as not_done:
-        return error_response(
-            ErrorCode.CONFLICT,
-            f"run {run_id} is {not_done.status}: its bars are charted once it is DONE",
-            {"status": not_done.status},
-        )
-    except Unplayable as unplayable:
-        return error_response(unplayable.code, str(unplayable))
-    except PlaybackFull as full:
-        response = error_response(ErrorCode.BUSY, str(full))
-        response["Retry-After"] = "10"
-        return response
+    data = await run_data_or_error(
+        request, run_id, ErrorCode.CONFLICT, "its bars are charted once it is DONE"
+    )
+    if isinstance(data, HttpResponse):
+        return data
     first, end, most = parse_window(dict(request.GET.lists()), data.bars)
     return json_response(window(data, first, end, most))

@@ -14,20 +14,12 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from accounts import quotas
-from accounts.authentication import required
 from backtests.catalog.rest import api_view, client_key, error_response, rate_limited
 from backtests.catalog.validation import ValidationError, decimal
-from backtests.catalog.views import refuse_unreadable
 from backtests.errors import ErrorCode
 from backtests.playback import clock, frames, protocol
-from backtests.playback.run_data import (
-    CACHE,
-    PlaybackFull,
-    RunData,
-    RunNotFound,
-    RunNotPlayable,
-    Unplayable,
-)
+from backtests.playback.run_access import run_data_or_error
+from backtests.playback.run_data import CACHE, RunData
 from project import metrics
 
 QUERY_FIELDS = frozenset({"speed", "from"})
@@ -115,26 +107,11 @@ async def events(
 async def stream(request: HttpRequest, run_id: str) -> HttpResponse:
     """GET /backtests/<id>/stream?speed=S&from=P: Server-Sent Events of the run's frames."""
     speed, position = parse_query(dict(request.GET.lists()), request.headers.get("Last-Event-ID"))
-    if required():
-        refused = await refuse_unreadable(request, run_id)
-        if refused is not None:
-            return refused
-    try:
-        data = await CACHE.get(run_id)
-    except RunNotFound:
-        return error_response(ErrorCode.RUN_NOT_FOUND, f"no run {run_id}")
-    except RunNotPlayable as not_done:
-        return error_response(
-            ErrorCode.RANGE,
-            f"run {run_id} is {not_done.status}: only a DONE run can be played",
-            {"status": not_done.status},
-        )
-    except Unplayable as unplayable:
-        return error_response(unplayable.code, str(unplayable))
-    except PlaybackFull as full:
-        response = error_response(ErrorCode.BUSY, str(full))
-        response["Retry-After"] = "10"
-        return response
+    data = await run_data_or_error(
+        request, run_id, ErrorCode.RANGE, "only a DONE run can be played"
+    )
+    if isinstance(data, HttpResponse):
+        return data
     start = 0 if position is None else data.bar_at(position)
     if start >= data.bars:
         return error_response(
