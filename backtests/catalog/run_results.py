@@ -25,6 +25,7 @@ from backtests.engine.trades import Trade, trades_of
 from backtests.errors import ErrorCode
 from backtests.models import Run
 from backtests.playback.frames import iso
+from backtests.playback.run_data import run_bars_path
 
 TRADE_FIELDS = (
     "side",
@@ -78,10 +79,8 @@ def artifacts_of(run_id: str, user: access.User) -> Artifacts | None:
         raise NotYours(run_id)
     if status != Run.Status.DONE:
         raise NotFinished(status)
-    base, data = Path(settings.ARTIFACTS_DIR), Path(settings.DATA_DIR)
-    own = data / f"{bars_sha256}.parquet"  # the bars it was computed on, by content
-    bars = own if bars_sha256 and own.is_file() else data / bars_path
-    return Artifacts(run_id, base / fills, base / equity, bars)
+    base = Path(settings.ARTIFACTS_DIR)
+    return Artifacts(run_id, base / fills, base / equity, run_bars_path(bars_sha256, bars_path))
 
 
 def trade_rows(files: Artifacts) -> list[dict]:

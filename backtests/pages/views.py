@@ -9,12 +9,20 @@ from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_safe
 
+from accounts.quotas import OverQuota
 from backtests.catalog import access, queries, run_results
+from backtests.catalog.rest import client_address
 from backtests.catalog.serializers import run_detail, run_summary
-from backtests.catalog.validation import RunQuery, ValidationError, parse_run_query
+from backtests.catalog.validation import (
+    DatasetQuery,
+    RunQuery,
+    ValidationError,
+    parse_run_query,
+    parse_run_request,
+)
 from backtests.engine import artifacts
 from backtests.engine import strategies as registry
 from backtests.models import Run
@@ -240,8 +248,6 @@ def field_errors(details: dict, strategy_id: str) -> tuple[dict, list[str]]:
 async def form_context(request: HttpRequest, values: dict) -> dict:
     """The form's strategies (from the registry, as GET /strategies lists them), the
     datasets the user may run on, and the values to show."""
-    from backtests.catalog.validation import DatasetQuery
-
     datasets = await queries.list_datasets(DatasetQuery(limit=500), request.user)
     strategies = []
     for strategy in registry.REGISTRY.values():
@@ -269,12 +275,6 @@ async def form_context(request: HttpRequest, values: dict) -> dict:
 async def run_new(request: HttpRequest) -> HttpResponse:
     """/runs/new: the form for a run; POST creates it as POST /backtests does, then goes to
     the run's page; the API's refusals are shown field by field."""
-    from django.shortcuts import redirect
-
-    from accounts.quotas import OverQuota
-    from backtests.catalog.rest import client_address
-    from backtests.catalog.validation import parse_run_request
-
     if request.method not in ("GET", "HEAD", "POST"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD, POST"})
     if request.method != "POST":

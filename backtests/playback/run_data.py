@@ -163,17 +163,24 @@ def run_files(run_id: str) -> RunFiles:
             "removed by artifact retention, or never written; compute it again (Re-run in "
             f"the admin, or manage.py run_backtest {run_id} --force)"
         )
-    data, artifacts = Path(settings.DATA_DIR), Path(settings.ARTIFACTS_DIR)
-    own = data / f"{bars_sha256}.parquet"
+    artifacts = Path(settings.ARTIFACTS_DIR)
     return RunFiles(
         speed=speed,
         bars=bars or 0,
         bar_seconds=SECONDS.get(interval, 60),
-        bars_path=own if bars_sha256 and own.is_file() else data / bars_path,
+        bars_path=run_bars_path(bars_sha256, bars_path),
         bars_sha256=bars_sha256,
         equity_path=artifacts / equity_path,
         fills_path=artifacts / fills_path,
     )
+
+
+def run_bars_path(bars_sha256: str, dataset_bars_path: str) -> Path:
+    """The bars a run was computed on: the file named by its sha256 when it is there (the
+    content it recorded), else its dataset's file."""
+    data = Path(settings.DATA_DIR)
+    own = data / f"{bars_sha256}.parquet"
+    return own if bars_sha256 and own.is_file() else data / dataset_bars_path
 
 
 def load(run_id: str, files: RunFiles) -> RunData:
