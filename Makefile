@@ -16,7 +16,7 @@ ifeq ($(filter $(SERVER),daphne uvicorn),)
 $(error SERVER must be daphne or uvicorn, not '$(SERVER)')
 endif
 endif
-.PHONY: help start-backend worker test lint fmt migrate superuser demo bench bench-transport bench-catalog bench-engine bench-data bench-jobs bench-playback bench-pages soak lock clean
+.PHONY: help start-backend worker test lint fmt migrate superuser demo bench bench-transport bench-catalog bench-engine bench-data bench-jobs bench-playback bench-pages bench-sweeps soak lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -54,7 +54,7 @@ superuser: migrate ## Create an admin user interactively
 demo: migrate ## Load the demo catalog, with synthetic bars and engine-computed runs (safe to run twice)
 	$(BIN)/python manage.py load_demo
 
-bench: bench-transport bench-catalog bench-engine bench-data bench-jobs bench-playback bench-pages ## Every benchmark (docs/performance.md)
+bench: bench-transport bench-catalog bench-engine bench-data bench-jobs bench-playback bench-pages bench-sweeps ## Every benchmark (docs/performance.md)
 
 bench-transport: $(STAMP) ## WebSocket and /healthz against the reference server, side by side
 	$(BIN)/python -m bench.transport $(TRANSPORT_ARGS)
@@ -76,6 +76,9 @@ bench-jobs: $(STAMP) ## POST -> DONE latency and runs per second with two worker
 
 bench-pages: $(STAMP) ## The run list's server time at 100,000 runs; a 10,000-trade run's first chart in chromium
 	$(BIN)/python -m bench.pages $(PAGES_ARGS)
+
+bench-sweeps: $(STAMP) ## 10,000 SMA variants over 100,000 one-minute bars on two workers, against the engine alone and backtesting.py
+	$(BIN)/python -m bench.sweeps $(SWEEPS_ARGS)
 
 soak: $(STAMP) ## Transport soak (RSS must come back), then SOAK_SECONDS (600) of mixed load with workers killed: nothing lost
 	$(BIN)/python -m bench.soak

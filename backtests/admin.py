@@ -7,7 +7,8 @@ from django.utils.html import format_html
 from backtests.admin_forms import RunAddForm
 from backtests.catalog import queries
 from backtests.jobs import lifecycle
-from backtests.models import Dataset, Run, RunMetrics
+from backtests.models import Dataset, Run, RunMetrics, Sweep
+from backtests.sweeps import lifecycle as sweeps
 
 
 class RunInline(admin.TabularInline):
@@ -192,4 +193,39 @@ class RunAdmin(admin.ModelAdmin):
             request,
             f"{queued} of {len(ids)} runs queued again; QUEUED and RUNNING runs were "
             "left as they are.",
+        )
+
+
+@admin.register(Sweep)
+class SweepAdmin(admin.ModelAdmin):
+    """Sweeps, read-only (they are made through POST /sweeps); cancel as an action."""
+
+    list_display = (
+        "sweep_id",
+        "status",
+        "strategy_id",
+        "dataset",
+        "method",
+        "total",
+        "done",
+        "skipped",
+        "created_at",
+    )
+    list_filter = ("status", "method", "strategy_id")
+    search_fields = ("sweep_id", "strategy_id", "dataset__dataset_id")
+    date_hierarchy = "created_at"
+    actions = ["cancel_sweeps"]
+
+    def get_readonly_fields(self, request, obj=None) -> tuple[str, ...]:
+        return tuple(f.name for f in Sweep._meta.fields)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Cancel the selected sweeps (chunks not started never start)")
+    def cancel_sweeps(self, request, queryset) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        moved = sum(sweeps.cancel(sweep_id).moved for sweep_id in ids)
+        self.message_user(
+            request, f"{moved} of {len(ids)} sweeps cancelled; finished ones were left alone."
         )

@@ -197,13 +197,10 @@ class Run(models.Model):
         }
 
 
-class RunMetrics(models.Model):
-    """A finished run's performance figures (one row per run); null: undefined for the run
-    (docs/engine.md says when)."""
+class Figures(models.Model):
+    """A variant's or a run's performance figures (backtests/engine/metrics.py computes
+    them); null: undefined for it (docs/engine.md says when)."""
 
-    run = models.OneToOneField(
-        Run, on_delete=models.CASCADE, primary_key=True, related_name="metrics"
-    )
     total_return = models.FloatField(null=True, blank=True)
     cagr = models.FloatField(null=True, blank=True)
     max_drawdown = models.FloatField(null=True, blank=True)
@@ -229,6 +226,20 @@ class RunMetrics(models.Model):
     profit_factor = models.FloatField(null=True, blank=True)
     sqn = models.FloatField(null=True, blank=True)
     kelly = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    # The figures, in the engine's order.
+    FIELDS = metric_fields
+
+
+class RunMetrics(Figures):
+    """A finished run's performance figures (one row per run)."""
+
+    run = models.OneToOneField(
+        Run, on_delete=models.CASCADE, primary_key=True, related_name="metrics"
+    )
     computed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -242,5 +253,127 @@ class RunMetrics(models.Model):
     def __str__(self) -> str:
         return f"metrics of {self.run_id}"
 
-    # The figures, in the engine's order (backtests/engine/metrics.py computes them).
-    FIELDS = metric_fields
+
+class Sweep(models.Model):
+    """A parameter sweep: one strategy over a grid of its parameters on one dataset
+    (docs/sweeps.md). Its variants are computed in chunks, one task each."""
+
+    Status = RunStatus
+
+    sweep_id = models.CharField(primary_key=True, max_length=26, default=new_run_id, editable=False)
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="sweeps")
+    strategy_id = models.CharField(max_length=100)
+    strategy_version = models.CharField(max_length=64, blank=True)
+    method = models.CharField(max_length=16, default="grid")
+    grid = models.JSONField(default=dict, help_text="parameter -> its values, in grid order")
+    max_variants = models.PositiveIntegerField(null=True, blank=True)
+    maximize = models.CharField(max_length=32, default="sharpe")
+    seed = models.BigIntegerField(default=0)
+    slippage_fees = models.JSONField(help_text='{"k_spread": number, "fees_bps": number}')
+    walk_forward = models.JSONField(
+        default=dict, blank=True, help_text="train, test and step, in bars (walk_forward)"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="variants to compute")
+    skipped = models.PositiveIntegerField(default=0, help_text="left out by a constraint")
+    done = models.PositiveIntegerField(default=0, help_text="variants computed so far")
+    best = models.JSONField(null=True, blank=True, help_text="{variant, params, metrics}")
+    best_value = models.FloatField(null=True, blank=True)
+    best_variant = models.BigIntegerField(null=True, blank=True)
+    windows = models.JSONField(
+        default=list, blank=True, help_text="walk_forward: each window's choice and figures"
+    )
+    oos_run = models.ForeignKey(
+        Run,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="walk_forward: the stitched out-of-sample run",
+    )
+    error = models.TextField(blank=True)
+    input_hash = models.CharField(max_length=64, unique=True)
+    idempotency_key = models.CharField(max_length=300, unique=True, null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="sweeps",
+    )
+    client = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-sweep_id"]
+        indexes = [
+            models.Index(fields=["created_at", "sweep_id"], name="sweep_created"),
+            models.Index(fields=["owner", "created_at", "sweep_id"], name="sweep_owner_created"),
+            models.Index(fields=["owner", "status"], name="sweep_owner_status"),
+            models.Index(fields=["client", "status"], name="sweep_client_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=RunStatus.values), name="sweep_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(seed__gte=0), name="sweep_seed_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.sweep_id
+
+
+class SweepChunk(models.Model):
+    """A slice of a sweep's variants (or one walk-forward window): one task computes it.
+
+    Its lifecycle is a run's (backtests/sweeps/lifecycle.py): claimed under a lease,
+    taken again when the lease lapses, its results written with its DONE in one
+    transaction, so that a chunk computed twice records its results once."""
+
+    Status = RunStatus
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    variants = models.JSONField(default=list, help_text="the grid numbers it computes")
+    window = models.PositiveIntegerField(null=True, blank=True, help_text="walk_forward")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    worker_id = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sweep", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["sweep", "number"], name="sweep_chunk_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=RunStatus.values), name="sweep_chunk_status_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "lease_expires_at"], name="sweep_chunk_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sweep_id} chunk {self.number}"
+
+
+class SweepResult(Figures):
+    """One variant's figures (null when undefined, or all null with `error`)."""
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="results")
+    variant = models.BigIntegerField(help_text="its grid number")
+    params = models.JSONField()
+    fills = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["sweep", "variant"]
+        constraints = [
+            models.UniqueConstraint(fields=["sweep", "variant"], name="sweep_result_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sweep_id} variant {self.variant}"

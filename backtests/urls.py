@@ -1,5 +1,5 @@
 from django.templatetags.static import static
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from backtests.catalog import dataset_views, run_results, views
@@ -55,4 +55,5 @@ urlpatterns = [
         name="run-bars",
     ),
     re_path(r"^backtests/(?P<rest>.*)$", views.not_found, name="api-not-found"),
+    path("", include("backtests.sweeps.urls")),
 ]

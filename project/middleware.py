@@ -27,7 +27,7 @@ from project import log, metrics
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
-API_PATHS = ("/backtests", "/datasets", "/strategies", "/healthz", "/readyz", "/metrics")
+API_PATHS = ("/backtests", "/datasets", "/strategies", "/sweeps", "/healthz", "/readyz", "/metrics")
 
 
 def is_api_path(path: str) -> bool:

@@ -314,6 +314,11 @@ ARTIFACTS_PRUNE_SECONDS = env_number("ARTIFACTS_PRUNE_SECONDS", 600, minimum=1)
 
 # A run still computing after this many seconds is stopped and ends in ERROR (0: no limit).
 JOB_RUN_TIMEOUT_SECONDS = env_number("JOB_RUN_TIMEOUT_SECONDS", 600, minimum=0)
+# Parameter sweeps (docs/sweeps.md): the most variants one sweep may have, how many one
+# task computes, and how many sweeps a client may have QUEUED or RUNNING at once.
+SWEEP_MAX_VARIANTS = int(env_number("SWEEP_MAX_VARIANTS", 100_000, minimum=1, cast=int))
+SWEEP_CHUNK_VARIANTS = int(env_number("SWEEP_CHUNK_VARIANTS", 250, minimum=1, cast=int))
+SWEEPS_MAX_ACTIVE = int(env_number("SWEEPS_MAX_ACTIVE", 4, minimum=0, cast=int))
 # Users' strategy modules, imported at start-up (docs/strategies.md#loading).
 BACKTEST_STRATEGY_MODULES = env_list("BACKTEST_STRATEGY_MODULES", [])
 

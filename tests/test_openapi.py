@@ -25,6 +25,13 @@ def test_document_lists_the_api_routes() -> None:
         "/strategies",
         "/datasets",
         "/datasets/{dataset_id}",
+        "/sweeps",
+        "/sweeps/{sweep_id}",
+        "/sweeps/{sweep_id}/results",
+        "/sweeps/{sweep_id}/heatmap",
+        "/sweeps/{sweep_id}/events",
+        "/sweeps/{sweep_id}/cancel",
+        "/sweeps/{sweep_id}/promote",
     }
 
 

@@ -54,3 +54,8 @@ def input_hash(
     if owner is not None:  # absent for the operator's runs and AUTH_MODE=off's anonymous ones
         inputs["owner"] = owner
     return hashlib.sha256(canonical_json(inputs).encode()).hexdigest()
+
+
+def hash_of(inputs: dict[str, Any]) -> str:
+    """SHA-256 of any canonical inputs (a sweep's; a walk-forward's out-of-sample run's)."""
+    return hashlib.sha256(canonical_json(inputs).encode()).hexdigest()

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from backtests.engine.memo import memoized
+
 MAX_PLACES = 8
 EXACT = 2.0**53  # float64 holds every integer below this exactly
 
@@ -36,11 +38,20 @@ def decimal_ticks(values: np.ndarray) -> tuple[np.ndarray, float] | None:
 
 
 def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
-    """Mean of the last `window` values at each bar; NaN before there are enough."""
+    """Mean of the last `window` values at each bar; NaN before there are enough.
+
+    In a sweep (memo.shared), each window's mean over one series is computed once."""
+    return memoized(
+        "rolling_mean", values, window, lambda: compute_rolling_mean(values, window), copy=True
+    )
+
+
+def compute_rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """rolling_mean, computed."""
     out = np.full(len(values), np.nan)
     if len(values) < window:
         return out
-    ticked = decimal_ticks(values)
+    ticked = memoized("decimal_ticks", values, None, lambda: decimal_ticks(values))
     if ticked is not None:
         ticks, scale = ticked
         sums = np.cumsum(ticks)  # exact: integers below 2**53
@@ -58,6 +69,17 @@ def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
 
 def previous_extreme(values: np.ndarray, window: int, reduce: Callable) -> np.ndarray:
     """reduce() of the `window` values before each bar (not including it); NaN before."""
+    return memoized(
+        "previous_extreme",
+        values,
+        (window, reduce),
+        lambda: compute_previous_extreme(values, window, reduce),
+        copy=True,
+    )
+
+
+def compute_previous_extreme(values: np.ndarray, window: int, reduce: Callable) -> np.ndarray:
+    """previous_extreme, computed."""
     out = np.full(len(values), np.nan)
     if len(values) > window:
         out[window:] = reduce(sliding_window_view(values[:-1], window), axis=1)

@@ -11,6 +11,7 @@ import numpy as np
 
 from backtests.engine import intervals
 from backtests.engine.bars import Bars
+from backtests.engine.memo import memoized
 from backtests.engine.simulation import STARTING_CAPITAL, Simulation
 from backtests.engine.trades import Trade, trades
 
@@ -67,8 +68,12 @@ def bar_returns(equity: np.ndarray) -> np.ndarray:
 
 def day_ends(ts: np.ndarray, tz: str) -> np.ndarray:
     """The index of the last bar of each local date."""
-    days = intervals.local_days(ts, tz)
-    return np.flatnonzero(np.append(np.diff(days) != 0, True))
+
+    def compute() -> np.ndarray:
+        days = intervals.local_days(ts, tz)
+        return np.flatnonzero(np.append(np.diff(days) != 0, True))
+
+    return memoized("day_ends", ts, tz, compute)
 
 
 def periods(equity: np.ndarray, bars: Bars) -> Periods:
@@ -79,7 +84,9 @@ def periods(equity: np.ndarray, bars: Bars) -> Periods:
         return Periods(bar_returns(equity), intervals.WEEKLY_PERIODS, "week")
     if bars.interval == "1mo":
         return Periods(bar_returns(equity), intervals.MONTHLY_PERIODS, "month")
-    weekend = intervals.has_weekend_bars(bars.ts, bars.tz)
+    weekend = memoized(
+        "weekend", bars.ts, bars.tz, lambda: intervals.has_weekend_bars(bars.ts, bars.tz)
+    )
     daily = bar_returns(equity[day_ends(bars.ts, bars.tz)])
     return Periods(daily, CALENDAR_DAYS if weekend else TRADING_DAYS, "day")
 

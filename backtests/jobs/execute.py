@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -39,20 +40,21 @@ def inputs_of(run: Run) -> engine.RunInputs:
 
 
 class LeaseKeeper(threading.Thread):
-    """Renews a run's lease every third of its length until stopped."""
+    """Renews a lease (a run's, or a sweep chunk's) every third of its length until
+    stopped, or until `renew` says the lease is held no longer."""
 
-    def __init__(self, run_id: str, worker_id: str) -> None:
-        super().__init__(name=f"lease-{run_id}", daemon=True)
-        self.run_id, self.worker_id = run_id, worker_id
+    def __init__(self, name: str, renew: Callable[[], bool]) -> None:
+        super().__init__(name=f"lease-{name}", daemon=True)
+        self.renew = renew
         self.stopped = threading.Event()
 
     def run(self) -> None:
         try:
             while not self.stopped.wait(settings.JOB_LEASE_SECONDS / 3):
-                if not lifecycle.renew(self.run_id, self.worker_id):
+                if not self.renew():
                     return
-        except Exception as exc:  # the sweep requeues the run if the lease lapses
-            logger.warning("run %s: lease not renewed: %r", self.run_id, exc)
+        except Exception as exc:  # the sweep requeues the work if the lease lapses
+            logger.warning("%s: lease not renewed: %r", self.name, exc)
         finally:
             close_old_connections()
 
@@ -72,7 +74,7 @@ def execute(run_id: str, worker_id: str | None = None) -> str | None:
     if not lifecycle.claim(run_id, worker_id) and not lifecycle.holding(run_id, worker_id).exists():
         return None
     run = Run.objects.select_related("dataset").get(run_id=run_id)
-    keeper = LeaseKeeper(run_id, worker_id)
+    keeper = LeaseKeeper(run_id, lambda: lifecycle.renew(run_id, worker_id))
     keeper.start()
     try:
         return compute(run, worker_id)

@@ -54,16 +54,21 @@ def enqueue(run_id: str) -> None:
 
 
 def live_tasks():
-    """The run ids (as text) of tasks that will still claim their run.
-
-    READY tasks, and RUNNING ones younger than a lease: a worker claims the run as soon as
-    it starts the task, so an older RUNNING task whose run is still QUEUED died first.
-    """
+    """The run ids (as text) of tasks that will still claim their run."""
     from backtests.jobs.tasks import run_backtest
 
+    return live_task_args(run_backtest)
+
+
+def live_task_args(task):
+    """The first arguments (as text) of a task's tasks that will still claim their work.
+
+    READY tasks, and RUNNING ones younger than a lease: a worker claims the work as soon
+    as it starts the task, so an older RUNNING task whose work is still QUEUED died first.
+    """
     stale = timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS)
     return (
-        DBTaskResult.objects.filter(task_path=run_backtest.module_path)
+        DBTaskResult.objects.filter(task_path=task.module_path)
         .filter(
             Q(status=TaskResultStatus.READY)
             | Q(status=TaskResultStatus.RUNNING, started_at__gte=stale)

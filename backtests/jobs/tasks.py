@@ -2,6 +2,8 @@
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 from django_tasks import task
@@ -15,18 +17,17 @@ TRANSIENT = (OperationalError, InterfaceError)
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 
-@task()
-def run_backtest(run_id: str) -> str | None:
-    """Compute a queued run; a run that is no longer QUEUED is left as it is."""
+def retrying(work: Callable[[], Any], label: str) -> Any:
+    """work(), called again after a transient database error (at most RETRY_DELAYS times)."""
     for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
         try:
-            return execute(run_id)
+            return work()
         except TRANSIENT as exc:
             if delay is None:
-                raise  # out of retries: the run's lease lapses and the sweep requeues it
+                raise  # out of retries: the lease lapses and the sweep requeues the work
             logger.warning(
-                "run %s: transient database error (try %d), retrying in %.1f s: %r",
-                run_id,
+                "%s: transient database error (try %d), retrying in %.1f s: %r",
+                label,
                 attempt,
                 delay,
                 exc,
@@ -36,3 +37,9 @@ def run_backtest(run_id: str) -> str | None:
         except DatabaseError:
             raise
     return None
+
+
+@task()
+def run_backtest(run_id: str) -> str | None:
+    """Compute a queued run; a run that is no longer QUEUED is left as it is."""
+    return retrying(lambda: execute(run_id), f"run {run_id}")

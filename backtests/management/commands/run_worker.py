@@ -10,14 +10,15 @@ from django_tasks_db.management.commands.db_worker import Worker
 
 from backtests.jobs import lifecycle, retention
 from backtests.jobs.execute import default_worker_id
+from backtests.sweeps import lifecycle as sweeps
 
 logger = logging.getLogger("backtests.jobs.worker")
 
 
 class Sweeper(threading.Thread):
-    """Requeues runs whose worker was lost, and gives a task to QUEUED runs without one,
-    every third of a lease; applies artifact retention every ARTIFACTS_PRUNE_SECONDS when
-    it is set (any worker does both)."""
+    """Requeues runs and sweep chunks whose worker was lost, and gives a task to QUEUED
+    ones without one, every third of a lease; applies artifact retention every
+    ARTIFACTS_PRUNE_SECONDS when it is set (any worker does both)."""
 
     def __init__(self) -> None:
         super().__init__(name="lease-sweeper", daemon=True)
@@ -29,6 +30,8 @@ class Sweeper(threading.Thread):
             try:
                 lifecycle.requeue_expired()
                 lifecycle.requeue_orphans()
+                sweeps.requeue_expired()
+                sweeps.requeue_orphans()
                 self.prune()
             except Exception as exc:  # the next sweep tries again
                 logger.warning("lease sweep failed: %r", exc)
@@ -76,6 +79,8 @@ class Command(BaseCommand):
         os.nice(nice)
         lifecycle.requeue_expired()
         lifecycle.requeue_orphans()
+        sweeps.requeue_expired()
+        sweeps.requeue_orphans()
         Sweeper().start()
         worker = Worker(
             queue_names=["default"],
