@@ -3,15 +3,22 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from backtests.catalog import dataset_views, run_results, views
+from backtests.pages import sweeps as sweep_pages
 from backtests.pages import views as pages
 from backtests.playback import history, page, sse
 
 RUN_ID = r"(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})"
+SWEEP_ID = r"(?P<sweep_id>[A-Za-z0-9][A-Za-z0-9_-]{0,63})"
 
 urlpatterns = [
     path("", pages.run_list, name="run-list"),
     path("runs/new", pages.run_new, name="run-new"),
     path("runs/compare", pages.run_compare, name="run-compare"),
+    # Before run-page, whose pattern "sweeps" would match too.
+    path("runs/sweeps", sweep_pages.sweep_list, name="sweep-list"),
+    path("runs/sweeps/new", sweep_pages.sweep_new, name="sweep-new"),
+    re_path(rf"^runs/sweeps/{SWEEP_ID}$", sweep_pages.sweep_page, name="sweep-page"),
+    re_path(rf"^runs/sweeps/{SWEEP_ID}/promote$", sweep_pages.promote, name="sweep-page-promote"),
     re_path(rf"^runs/{RUN_ID}$", pages.run_page, name="run-page"),
     path("favicon.ico", RedirectView.as_view(url=static("pages/favicon.svg")), name="favicon"),
     path("backtests", views.runs, name="runs"),

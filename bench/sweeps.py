@@ -227,8 +227,11 @@ def main() -> None:
         chunk = int(env.get("SWEEP_CHUNK_VARIANTS", 250))
         engine = engine_throughput(bars_file, axes, chunk)
         queued = queued_sweep(env, var_dir, body, args.workers)
-        theirs = None if args.no_peer else peer(bars_file, var_dir, args.fast, args.slow,
-                                                args.peer_variants)
+        theirs = (
+            None
+            if args.no_peer
+            else peer(bars_file, var_dir, args.fast, args.slow, args.peer_variants)
+        )
     ideal = queued["variants"] / (args.workers * engine["per_s"])
     overhead = queued["seconds"] / ideal - 1
     figures = {

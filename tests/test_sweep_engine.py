@@ -1,5 +1,6 @@
 """The engine's sweeps (backtests/engine/sweep.py, memo.py, walk_forward.py), without Django."""
 
+import itertools
 from datetime import date
 
 import numpy as np
@@ -217,3 +218,24 @@ def test_the_stitched_run_trades_each_test_part_with_its_windows_choice(minute_b
     # Flat through the window without a choice (one bar late: an order fills at the next open).
     assert np.all(sim.position[502:1000] == 0)
     assert values["total_return"] == pytest.approx(sim.equity[-1] / 100_000 - 1)
+
+
+def test_walk_forward_windows_by_duration_are_anchored_in_time_across_nights(minute_bars) -> None:
+    ts = minute_bars.ts
+    day = 86_400
+    found = walk_forward.windows(
+        ts, {"seconds": 4 * day}, {"seconds": 2 * day}, {"seconds": 2 * day}
+    )
+    assert len(found) >= 2
+    anchors = [int(ts[0]) + k * 2 * day * 10**9 for k in range(20)]
+    for window in found:
+        # Each part starts at the first bar at or after its edge in time.
+        starts = [a for a in anchors if np.searchsorted(ts, a) == window.train_start]
+        assert starts, window
+        edge = starts[0]
+        assert window.train_stop == np.searchsorted(ts, edge + 4 * day * 10**9)
+        assert window.test_stop == np.searchsorted(ts, edge + 6 * day * 10**9)
+    tests = [(w.test_start, w.test_stop) for w in found]
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(tests))  # no overlap
+    with pytest.raises(walk_forward.WindowsError, match="overlap"):
+        walk_forward.windows(ts, {"seconds": 4 * day}, {"seconds": 2 * day}, {"seconds": day})

@@ -3,6 +3,8 @@ each answer checked against docs/api/openapi.yaml; chunks computed in the test's
 
 import csv
 import io
+import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -464,3 +466,77 @@ def test_the_admin_lists_sweeps_read_only_and_cancels_them(api, dataset, admin_c
         {"action": "cancel_sweeps", "_selected_action": [sweep_id]},
     )
     assert Sweep.objects.get(pk=sweep_id).status == "CANCELLED"
+
+
+def test_the_sweep_page_shows_progress_heatmap_results_and_promotes(api, dataset, client) -> None:
+    created = create(api)
+    sweep_id = created["sweep_id"]
+    waiting = client.get(f"/runs/sweeps/{sweep_id}")
+    assert waiting.status_code == 200 and b'id="waiting"' in waiting.content
+    compute_all(sweep_id)
+    page = client.get(f"/runs/sweeps/{sweep_id}", {"order": "-total_return"})
+    html = page.content.decode()
+    assert page.status_code == 200 and 'id="waiting"' not in html
+    rows = SweepResult.objects.filter(sweep_id=sweep_id).order_by("-total_return")
+    variants = [int(v) for v in re.findall(r'<tr data-variant="(\d+)">', html)]
+    assert variants == [r.variant for r in rows]
+    cells = re.findall(r'<td class="num heat-\d|<td class="num none', html)
+    assert len(cells) == 6  # fast x slow: 2 x 3
+    assert client.get("/runs/sweeps").status_code == 200
+    assert sweep_id in client.get("/runs/sweeps").content.decode()
+    best = rows.first()
+    promoted = client.post(f"/runs/sweeps/{sweep_id}/promote", {"params": json.dumps(best.params)})
+    assert promoted.status_code == 302 and promoted["Location"].startswith("/runs/")
+    run_id = promoted["Location"].rsplit("/", 1)[1]
+    assert api.get(f"/backtests/{run_id}").data["params"] == best.params
+    refused = client.post(f"/runs/sweeps/{sweep_id}/promote", {"params": '{"fast": 4}'})
+    assert refused.status_code == 422
+    assert client.get("/runs/sweeps/01HNOSUCHSWEEP").status_code == 404
+
+
+def test_a_worker_lost_while_stitching_leaves_the_window_to_another(api, dataset) -> None:
+    body = {**BODY, "method": "walk_forward", "grid": {"fast": [3], "slow": [10, 20]}}
+    created = create(api, {**body, "train": "4d", "test": "2d"})
+    chunks = list(SweepChunk.objects.filter(sweep_id=created["sweep_id"]).order_by("number"))
+    assert len(chunks) >= 2
+    for chunk in chunks[:-1]:
+        assert execute_chunk(chunk.pk, "w1") == "DONE"
+    last = chunks[-1]
+    assert lifecycle.claim(last.pk, "lost")
+    summary = {"window": last.window, "params": None}
+    assert lifecycle.finish_window(last.pk, "lost", summary)[1]  # last: left RUNNING
+    # ...and the worker dies before the stitched run is recorded.
+    SweepChunk.objects.filter(pk=last.pk).update(lease_expires_at="2000-01-01T00:00:00Z")
+    assert lifecycle.requeue_expired() == [last.pk]
+    assert execute_chunk(last.pk, "w2") == "DONE"
+    detail = api.get(f"/sweeps/{created['sweep_id']}").data
+    assert detail["status"] == "DONE" and detail["oos_run_id"]
+    assert [w["window"] for w in detail["windows"]] == [c.window for c in chunks]
+    assert detail["done"] == detail["total"] == len(chunks)
+    assert all(w["params"] for w in detail["windows"])  # the lost one's summary replaced
+
+
+def test_the_new_sweep_form_creates_one_and_shows_refusals_by_field(dataset, client) -> None:
+    form = client.get("/runs/sweeps/new")
+    assert form.status_code == 200 and b'name="sma_crossover.fast"' in form.content
+    fields = {
+        "dataset_id": "AAPL-1m",
+        "strategy_id": "sma_crossover",
+        "sma_crossover.fast": "3, 5",
+        "sma_crossover.slow": "10 to 30 step 10",
+        "method": "grid",
+        "maximize": "total_return",
+        "seed": "0",
+        "k_spread": "0.5",
+        "fees_bps": "1",
+    }
+    created = client.post("/runs/sweeps/new", fields)
+    assert created.status_code == 302, created.content[:500]
+    sweep_id = created["Location"].rsplit("/", 1)[1]
+    row = Sweep.objects.get(pk=sweep_id)
+    assert row.grid == {"fast": [3, 5], "slow": [10, 20, 30]} and row.maximize == "total_return"
+    refused = client.post("/runs/sweeps/new", {**fields, "sma_crossover.fast": "3, 0"})
+    assert refused.status_code == 422
+    html = refused.content.decode()
+    assert re.search(r'data-error-for="sma_crossover.fast">[^<]*between 1 and', html)
+    assert 'value="3, 0"' in html  # what was typed is kept

@@ -194,18 +194,23 @@ def create_or_find(
 
 def check_active(creator: Creator) -> None:
     """OverQuota if the creator has RUNS_MAX_ACTIVE runs QUEUED or RUNNING already."""
-    limit = settings.RUNS_MAX_ACTIVE
+    check_quota(Run.objects.all(), creator, settings.RUNS_MAX_ACTIVE, "runs")
+
+
+def check_quota(rows, creator: Creator, limit: int, what: str) -> None:
+    """OverQuota if `limit` (0: none) of the creator's rows (runs, sweeps) are QUEUED or
+    RUNNING already."""
     if limit <= 0:
         return
-    runs = Run.objects.filter(status__in=(Run.Status.QUEUED, Run.Status.RUNNING))
+    active = rows.filter(status__in=(Run.Status.QUEUED, Run.Status.RUNNING))
     if creator.user is not None:
-        runs = runs.filter(owner=creator.user)
+        active = active.filter(owner=creator.user)
     else:
-        runs = runs.filter(owner__isnull=True, client=creator.client[:64])
-    active = runs.count()
-    if active >= limit:
+        active = active.filter(owner__isnull=True, client=creator.client[:64])
+    count = active.count()
+    if count >= limit:
         raise OverQuota(
-            f"{active} of your runs are QUEUED or RUNNING, the most at once: wait for one "
+            f"{count} of your {what} are QUEUED or RUNNING, the most at once: wait for one "
             "to finish, or cancel one",
             limit,
             10,

@@ -50,11 +50,48 @@ def advance(ts: np.ndarray, start: int, length: dict[str, int]) -> int:
 
 
 def windows(ts: np.ndarray, train: dict, test: dict, step: dict) -> list[Window]:
-    """Every whole window over the bars (each part at least two bars, inside them).
+    """Every whole window over the bars.
 
-    WindowsError when there is none, or when a step shorter than the test part would make
-    the test parts overlap (their stitched run would trade one bar twice).
+    By durations, windows are anchored in time: window k trains on [t0 + k x step,
+    + train) and tests on the `test` that follows, t0 the first bar's time, so that
+    nights, weekends and holidays do not shift them; a window whose parts hold fewer
+    than two bars (a gap in the data) is left out, and one counts only when the bars go
+    on past its test part. By bars (or a mix), each part holds that many bars.
+    WindowsError when there is no window, or when a step shorter than the test part would
+    make the test parts overlap (their stitched run would trade one bar twice).
     """
+    if all("seconds" in length for length in (train, test, step)):
+        found = by_time(ts, train["seconds"], test["seconds"], step["seconds"])
+    else:
+        found = by_bars(ts, train, test, step)
+    if not found:
+        raise WindowsError(
+            f"the {len(ts):,} bars hold no whole window of train + test: shorten them"
+        )
+    return found
+
+
+def by_time(ts: np.ndarray, train: int, test: int, step: int) -> list[Window]:
+    """Windows anchored at the first bar's time, every `step` seconds."""
+    if step < test:
+        raise WindowsError(
+            "step is shorter than test: the test parts would overlap (give step >= test)"
+        )
+    found: list[Window] = []
+    anchor = int(ts[0])
+    while True:
+        edges = anchor + np.array([0, train, train + test], dtype=np.int64) * NS
+        start, train_stop, test_stop = np.searchsorted(ts, edges, side="left").tolist()
+        if test_stop >= len(ts):
+            break  # the bars do not go on past this test part: it is not whole
+        if train_stop - start >= 2 and test_stop - train_stop >= 2:
+            found.append(Window(len(found), start, train_stop, test_stop))
+        anchor += step * NS
+    return found
+
+
+def by_bars(ts: np.ndarray, train: dict, test: dict, step: dict) -> list[Window]:
+    """Windows of so many bars (or a duration from the part's first bar)."""
     found: list[Window] = []
     start = 0
     while start < len(ts):
@@ -76,10 +113,6 @@ def windows(ts: np.ndarray, train: dict, test: dict, step: dict) -> list[Window]
         if following <= start:
             raise WindowsError("step must move the window forward by at least one bar")
         start = following
-    if not found:
-        raise WindowsError(
-            f"the {len(ts):,} bars hold no whole window of train + test: shorten them"
-        )
     return found
 
 

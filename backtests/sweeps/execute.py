@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.utils import timezone
 
 from backtests.catalog.hashing import hash_of
@@ -153,26 +153,28 @@ def windows_of(sweep_row: Sweep, series: bars.Bars) -> list[walk_forward.Window]
     return walk_forward.windows(series.ts, spec["train"], spec["test"], spec["step"])
 
 
-def compute_window(chunk, worker_id, strategy, series, variants, costs) -> str:
+def compute_window(chunk, worker_id, strategy, series, variants, costs) -> str | None:
     """A walk-forward window; the last one also stitches the out-of-sample run."""
     sweep_row = chunk.sweep
     window = windows_of(sweep_row, series)[chunk.window]
     result = walk_forward.evaluate_window(
         strategy, series, window, variants, costs, sweep_row.maximize
     )
-    last = lifecycle.finish_window(chunk.pk, worker_id, result.describe(series))
-    if last is not None:
-        stitch(Sweep.objects.select_related("dataset").get(pk=last), strategy, series, costs)
-    return Sweep.Status.DONE
+    sweep_id, last = lifecycle.finish_window(chunk.pk, worker_id, result.describe(series))
+    if not last:
+        return Sweep.Status.DONE
+    row = Sweep.objects.select_related("dataset").get(pk=sweep_id)
+    record = stitch(row, strategy, series, costs)
+    return Sweep.Status.DONE if lifecycle.finish_stitched(chunk.pk, worker_id, record) else None
 
 
-def stitch(sweep_row: Sweep, strategy, series: bars.Bars, costs) -> None:
-    """Record the walk-forward's stitched out-of-sample run (a DONE run) and the sweep DONE."""
+def stitch(sweep_row: Sweep, strategy, series: bars.Bars, costs):
+    """Compute the walk-forward's stitched out-of-sample run and write its files; the
+    function that saves it as a DONE run (called in the chunk's finishing transaction)."""
     by_number = {w.number: w for w in windows_of(sweep_row, series)}
     choices = [(by_number[w["window"]], w["params"]) for w in sweep_row.windows]
     if all(params is None for _, params in choices):
-        lifecycle.finish_stitched(sweep_row.sweep_id, None, None)
-        return
+        return lambda: (None, None)
     oos, sim, values, reasons = walk_forward.stitched(strategy, series, choices, costs)
     data = Path(settings.DATA_DIR)
     tmp, digest, _ = bars.write_temp(oos, data)
@@ -211,8 +213,10 @@ def stitch(sweep_row: Sweep, strategy, series: bars.Bars, costs) -> None:
         setattr(run, f"{key}_path", f"{run.run_id}/{path.name}")
     run.finished_at = timezone.now()
     run.duration_ms = 0
-    best_window = {"windows": len(choices), "oos_run_id": run.run_id, "metrics": values}
-    with transaction.atomic():
+
+    def record() -> tuple[str, dict]:
         run.save()
         RunMetrics.objects.create(run=run, **values)
-        lifecycle.finish_stitched(sweep_row.sweep_id, run.run_id, best_window)
+        return run.run_id, {"windows": len(choices), "oos_run_id": run.run_id, "metrics": values}
+
+    return record

@@ -18,6 +18,7 @@ stream (views.py), which follows the row, in any server process.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -143,35 +144,52 @@ def complete(sweep_id: str) -> bool:
     )
 
 
-def finish_window(chunk_id: int, worker_id: str, window: dict) -> str | None:
-    """A walk-forward window's chunk DONE with its summary; the sweep's id if it was the
-    last window (the caller then stitches the out-of-sample run), else None. Raises
-    LostChunk if the worker holds the chunk no longer."""
+def finish_window(chunk_id: int, worker_id: str, window: dict) -> tuple[str, bool]:
+    """Record a walk-forward window's summary (in place of an earlier one of the same
+    window: a chunk computed twice is recorded once). (sweep id, last): when every other
+    chunk is DONE, this one stays RUNNING for the caller to stitch the out-of-sample run
+    and `finish_stitched` (if the worker dies meanwhile, its lease lapses and the window
+    is computed again); otherwise it is DONE. LostChunk if the worker holds it no longer.
+
+    The sweep's row is locked first (SQLite's transactions are IMMEDIATE), so that of two
+    windows finishing at once exactly one sees itself last."""
+    with transaction.atomic():
+        held = holding(chunk_id, worker_id).filter(sweep__status=RunStatus.RUNNING)
+        sweep_id = held.values_list("sweep_id", flat=True).first()
+        if sweep_id is None:
+            raise LostChunk(chunk_id)
+        sweep = Sweep.objects.select_for_update().get(pk=sweep_id)
+        kept = [w for w in sweep.windows if w["window"] != window["window"]]
+        sweep.windows = sorted([*kept, window], key=lambda w: w["window"])
+        sweep.done = len(sweep.windows)
+        sweep.save(update_fields=["windows", "done"])
+        others = SweepChunk.objects.filter(sweep_id=sweep_id).exclude(pk=chunk_id)
+        last = not others.exclude(status=RunStatus.DONE).exists()
+        if not last:
+            held.update(status=RunStatus.DONE, lease_expires_at=None)
+    return sweep_id, last
+
+
+class LostChunk(Exception):
+    """The worker no longer holds the chunk: another took it, or the sweep ended."""
+
+
+def finish_stitched(
+    chunk_id: int, worker_id: str, record: Callable[[], tuple[str | None, dict | None]]
+) -> bool:
+    """The last walk-forward chunk DONE and its sweep DONE, with what `record` saves in
+    the same transaction (the stitched run: its id and the sweep's `best`)."""
     with transaction.atomic():
         held = holding(chunk_id, worker_id).filter(sweep__status=RunStatus.RUNNING)
         sweep_id = held.values_list("sweep_id", flat=True).first()
         if sweep_id is None or not held.update(status=RunStatus.DONE, lease_expires_at=None):
-            raise LostChunk(chunk_id)
-        sweep = Sweep.objects.select_for_update().get(pk=sweep_id)
-        sweep.windows = sorted([*sweep.windows, window], key=lambda w: w["window"])
-        sweep.done = F("done") + 1
-        sweep.save(update_fields=["windows", "done"])
-        last = (
-            not SweepChunk.objects.filter(sweep_id=sweep_id).exclude(status=RunStatus.DONE).exists()
-        )
-    return sweep_id if last else None
-
-
-class LostChunk(Exception):
-    """The worker no longer holds the chunk: another took it, or the sweep was cancelled."""
-
-
-def finish_stitched(sweep_id: str, run_id: str | None, best_window: dict | None) -> bool:
-    """The walk-forward sweep DONE, with its out-of-sample run (None: no window chose)."""
-    fields = {"status": RunStatus.DONE, "finished_at": timezone.now(), "oos_run_id": run_id}
-    if best_window is not None:
-        fields["best"] = best_window
-    return bool(Sweep.objects.filter(pk=sweep_id, status=RunStatus.RUNNING).update(**fields))
+            return False
+        run_id, best_of = record()
+        fields = {"status": RunStatus.DONE, "finished_at": timezone.now(), "oos_run_id": run_id}
+        if best_of is not None:
+            fields["best"] = best_of
+        Sweep.objects.filter(pk=sweep_id).update(**fields)
+    return True
 
 
 def fail(chunk_id: int, worker_id: str, error: str) -> bool:

@@ -15,10 +15,17 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from accounts.quotas import OverQuota
 from backtests.catalog import access
 from backtests.catalog.hashing import hash_of
-from backtests.catalog.queries import Created, Creator, IdempotencyConflict, resolve_dataset
+from backtests.catalog.queries import (
+    Created,
+    Creator,
+    IdempotencyConflict,
+    check_quota,
+    resolve_dataset,
+)
+from backtests.catalog.queries import create_on as create_run_on
+from backtests.catalog.validation import RunRequest
 from backtests.engine import bars, strategies, sweep, walk_forward
 from backtests.models import Dataset, RunStatus, Sweep, SweepChunk, SweepResult
 from backtests.sweeps import lifecycle
@@ -145,22 +152,7 @@ def chunk_numbers(plan: sweep.Plan, request: SweepRequest, dataset: Dataset):
 
 def check_active(creator: Creator) -> None:
     """OverQuota if the creator has SWEEPS_MAX_ACTIVE sweeps QUEUED or RUNNING already."""
-    limit = settings.SWEEPS_MAX_ACTIVE
-    if limit <= 0:
-        return
-    active = Sweep.objects.filter(status__in=lifecycle.ACTIVE)
-    if creator.user is not None:
-        active = active.filter(owner=creator.user)
-    else:
-        active = active.filter(owner__isnull=True, client=creator.client[:64])
-    count = active.count()
-    if count >= limit:
-        raise OverQuota(
-            f"{count} of your sweeps are QUEUED or RUNNING, the most at once: wait for one "
-            "to finish, or cancel one",
-            limit,
-            10,
-        )
+    check_quota(Sweep.objects.all(), creator, settings.SWEEPS_MAX_ACTIVE, "sweeps")
 
 
 def find_earlier(digest: str, key: str | None) -> tuple[Created, int] | None:
@@ -254,3 +246,29 @@ def heatmap(row: Sweep, query: HeatmapQuery) -> dict[str, Any]:
 
 def is_active(status: str) -> bool:
     return status in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class NotAVariant(Exception):
+    """Parameters that are not a point of the sweep's grid."""
+
+
+def promote(row: Sweep, params: dict, creator: Creator) -> Created:
+    """A normal run of one of the sweep's variants, created as POST /backtests creates
+    one (sync). UnknownStrategy, ParamsError or NotAVariant when it cannot be."""
+    strategy = strategies.get(row.strategy_id)
+    resolved = strategies.resolve_params(strategy, params)
+    axes = {name: tuple(values) for name, values in row.grid.items()}
+    unswept = {name: p.default for name, p in strategy.params.items() if name not in axes}
+    if sweep.index_of(axes, resolved) is None or any(
+        resolved[name] != default for name, default in unswept.items()
+    ):
+        raise NotAVariant(f"give values from the sweep's grid: {row.grid}")
+    run_request = RunRequest(
+        strategy_id=row.strategy_id,
+        params=resolved,
+        seed=row.seed,
+        slippage_fees=row.slippage_fees,
+        speed=None,
+        dataset_id=row.dataset_id,
+    )
+    return create_run_on(row.dataset, run_request, None, creator)

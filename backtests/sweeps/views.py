@@ -23,13 +23,12 @@ from backtests.catalog.rest import (
 )
 from backtests.catalog.run_results import csv_response
 from backtests.catalog.validation import (
-    RunRequest,
     ValidationError,
     paging,
     parse_idempotency_key,
     single_values,
 )
-from backtests.engine import strategies, sweep
+from backtests.engine import strategies
 from backtests.errors import ErrorCode
 from backtests.models import Sweep
 from backtests.playback.sse import EventStream
@@ -197,35 +196,19 @@ async def promote(request: HttpRequest, sweep_id: str) -> HttpResponse:
     row = await readable(request, sweep_id)
     if isinstance(row, HttpResponse):
         return row
+    creator = catalog.Creator(access.owner_of(request.user), client_address(request), limited=True)
     try:
-        resolved = strategies.resolve_params(strategies.get(row.strategy_id), params)
+        created = await sync_to_async(queries.promote)(row, params, creator)
     except strategies.UnknownStrategy:
         return error_response(
             ErrorCode.CONFLICT, f"strategy {row.strategy_id} is no longer registered", {}
         )
     except strategies.ParamsError as exc:
         raise ValidationError("invalid parameters", exc.problems) from None
-    axes = {name: tuple(values) for name, values in row.grid.items()}
-    if sweep.index_of(axes, resolved) is None or any(
-        resolved[name] != strategies.get(row.strategy_id).params[name].default
-        for name in resolved
-        if name not in axes
-    ):
+    except queries.NotAVariant as not_one:
         raise ValidationError(
-            "these parameters are not a variant of the sweep",
-            {"params": f"give values from the sweep's grid: {orjson.dumps(row.grid).decode()}"},
-        )
-    run_request = RunRequest(
-        strategy_id=row.strategy_id,
-        params=resolved,
-        seed=row.seed,
-        slippage_fees=row.slippage_fees,
-        speed=None,
-        dataset_id=row.dataset_id,
-    )
-    creator = catalog.Creator(access.owner_of(request.user), client_address(request), limited=True)
-    try:
-        created = await sync_to_async(catalog.create_on)(row.dataset, run_request, None, creator)
+            "these parameters are not a variant of the sweep", {"params": str(not_one)}
+        ) from None
     except OverQuota as over:
         return rate_limited(over)
     body = {"run_id": created.run_id, "status": "QUEUED" if created.new else "EXISTS"}
