@@ -239,3 +239,17 @@ def test_walk_forward_windows_by_duration_are_anchored_in_time_across_nights(min
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(tests))  # no overlap
     with pytest.raises(walk_forward.WindowsError, match="overlap"):
         walk_forward.windows(ts, {"seconds": 4 * day}, {"seconds": 2 * day}, {"seconds": day})
+
+
+def test_the_shared_cache_keeps_to_its_bytes_dropping_the_least_recently_used() -> None:
+    close = np.linspace(1.0, 2.0, 1000)  # each mean: 8,000 bytes
+    with memo.shared(max_bytes=20_000) as cache:
+        for window in (10, 20, 30):
+            indicators.rolling_mean(close, window)
+        assert cache.bytes <= 20_000
+        kept = {slot[2] for slot in cache.entries if slot[0] == "rolling_mean"}
+        assert kept == {20, 30}  # 10, the least recently used, went
+        indicators.rolling_mean(close, 20)  # used again: now the most recent
+        indicators.rolling_mean(close, 40)
+        kept = {slot[2] for slot in cache.entries if slot[0] == "rolling_mean"}
+        assert kept == {20, 40}

@@ -172,6 +172,8 @@ def test_more_variants_than_the_limit_is_422(api, dataset, settings) -> None:
     response = api.post("/sweeps", body)
     assert response.status_code == 422
     assert "SWEEP_MAX_VARIANTS" in response.data["error"]["details"]["grid"]
+    listed = {**BODY, "grid": {"fast": list(range(1, 12))}}
+    assert "SWEEP_MAX_VARIANTS" in api.post("/sweeps", listed).data["error"]["details"]["grid.fast"]
     wide = {**BODY, "grid": {"fast": {"from": 1, "to": 1000, "step": 1}}}
     assert "SWEEP_MAX_VARIANTS" in api.post("/sweeps", wide).data["error"]["details"]["grid.fast"]
     # random draws max_variants of a larger grid; max_variants itself is bounded
@@ -540,3 +542,38 @@ def test_the_new_sweep_form_creates_one_and_shows_refusals_by_field(dataset, cli
     html = refused.content.decode()
     assert re.search(r'data-error-for="sma_crossover.fast">[^<]*between 1 and', html)
     assert 'value="3, 0"' in html  # what was typed is kept
+
+
+@pytest.mark.parametrize(
+    "grid",
+    [
+        {"fast": [float("nan")]},
+        {"fast": [float("inf")]},
+        {"fast": {"from": 1, "to": float("inf"), "step": 1}},
+        {"fast": {"from": 1, "to": 5, "step": float("nan")}},
+        {"fast": {"from": 1, "to": 5, "step": float("inf")}},
+        {"fast": {"from": 1, "to": 5, "step": 1e-300}},
+        {"fast": {"from": 1, "to": 10**400, "step": 10**400}},
+        {"fast": [10**400]},
+        {"fast": ["5"]},
+        {"fast": [[5]]},
+        {"fast": [True]},
+        {"fast": None},
+        {"fast": {"from": "1", "to": 5, "step": 1}},
+        {"": [1]},
+    ],
+)
+def test_odd_grids_are_422_never_500(api, dataset, grid) -> None:
+    response = api.post("/sweeps", {**BODY, "grid": grid})
+    assert response.status_code == 422, response.data
+
+
+def test_a_browser_opening_the_sweeps_url_gets_its_page(api, dataset, client) -> None:
+    sweep_id = create(api)["sweep_id"]
+    navigation = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    opened = client.get(f"/sweeps/{sweep_id}", headers={"Accept": navigation})
+    assert opened.status_code == 302 and opened["Location"] == f"/runs/sweeps/{sweep_id}"
+    for accept in ("*/*", "application/json", None):
+        headers = {"Accept": accept} if accept else {}
+        answer = client.get(f"/sweeps/{sweep_id}", headers=headers)
+        assert answer.status_code == 200 and answer.json()["sweep_id"] == sweep_id

@@ -2,6 +2,7 @@
 queries. Plain functions over plain data, each raising catalog's `ValidationError` with
 every offending field named (docs/sweeps.md, docs/api/openapi.yaml)."""
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -187,7 +188,12 @@ def range_axis(path: str, given: dict, param: strategies.Param, problems: dict[s
         if problem:
             problems[f"{path}.{name}"] = problem
             return None
-    if not is_number(step) or step <= 0 or (param.kind is int and step != int(step)):
+    if (
+        not is_number(step)
+        or not finite(step)
+        or step <= 0
+        or (param.kind is int and step != int(step))
+    ):
         kind = "integer" if param.kind is int else "number"
         problems[f"{path}.step"] = f"must be a positive {kind}"
         return None
@@ -202,10 +208,17 @@ def range_axis(path: str, given: dict, param: strategies.Param, problems: dict[s
     return range_values(start, stop, step, param.kind)
 
 
+def finite(value: int | float) -> bool:
+    """Not NaN or infinite (an int always is: math.isfinite would overflow on a huge one)."""
+    return isinstance(value, int) or math.isfinite(value)
+
+
 def value_problem(value: Any, param: strategies.Param) -> str:
     """What is wrong with one value for a parameter ('' if nothing)."""
     kind = "an integer" if param.kind is int else "a number"
-    if not is_number(value) or (param.kind is int and value != int(value)):
+    if not is_number(value) or not finite(value):
+        return f"must be {kind}"
+    if param.kind is int and value != int(value):
         return f"must be {kind}"
     if not param.minimum <= value <= param.maximum:
         return f"must be between {param.minimum} and {param.maximum}"

@@ -7,6 +7,7 @@ import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 
 from accounts import quotas
 from accounts.quotas import OverQuota
@@ -122,7 +123,12 @@ async def readable(request: HttpRequest, sweep_id: str) -> Sweep | HttpResponse:
 
 @api_view("GET")
 async def sweep_view(request: HttpRequest, sweep_id: str) -> HttpResponse:
-    """GET /sweeps/<id>: its inputs, status, progress (done of total), best and times."""
+    """GET /sweeps/<id>: its inputs, status, progress (done of total), best and times.
+
+    A browser's navigation (Accept preferring text/html over JSON) is sent to the sweep's
+    page instead; API clients (JSON, or */*) get the JSON."""
+    if request.get_preferred_type(["application/json", "text/html"]) == "text/html":
+        return redirect("sweep-page", sweep_id=sweep_id)
     row = await readable(request, sweep_id)
     if isinstance(row, HttpResponse):
         return row
