@@ -139,11 +139,17 @@ def parse_json_body(body: bytes) -> Any:
         raise ValidationError("request body is not valid JSON", {"body": str(exc)}) from None
 
 
-def parse_run_request(body: bytes) -> RunRequest:
-    """Validate a POST /backtests body."""
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """Decode a request body that must be a JSON object."""
     data = parse_json_body(body)
     if not isinstance(data, dict):
         raise ValidationError("request body must be a JSON object", {"body": "expected an object"})
+    return data
+
+
+def parse_run_request(body: bytes) -> RunRequest:
+    """Validate a POST /backtests body."""
+    data = parse_json_object(body)
     problems: dict[str, str] = {}
     for name in sorted(set(data) - CREATE_FIELDS):
         problems[name] = "unknown field"

@@ -34,7 +34,6 @@ from backtests.models import RunStatus, Sweep, SweepChunk, SweepResult
 
 logger = logging.getLogger(__name__)
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
-TERMINAL = (RunStatus.DONE, RunStatus.ERROR, RunStatus.CANCELLED)
 
 
 def lease_until():

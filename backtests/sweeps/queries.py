@@ -27,7 +27,7 @@ from backtests.catalog.queries import (
 from backtests.catalog.queries import create_on as create_run_on
 from backtests.catalog.validation import RunRequest
 from backtests.engine import bars, strategies, sweep, walk_forward
-from backtests.models import Dataset, RunStatus, Sweep, SweepChunk, SweepResult
+from backtests.models import Dataset, Sweep, SweepChunk, SweepResult
 from backtests.sweeps import lifecycle
 from backtests.sweeps.validation import HeatmapQuery, ResultsQuery, SweepRequest
 
@@ -242,10 +242,6 @@ def heatmap(row: Sweep, query: HeatmapQuery) -> dict[str, Any]:
         for j in range(len(ys))
     ]
     return {"x": xs, "y": ys, "z": z, "metric": query.metric, "agg": query.agg}
-
-
-def is_active(status: str) -> bool:
-    return status in (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 class NotAVariant(Exception):

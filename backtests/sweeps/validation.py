@@ -20,7 +20,7 @@ from backtests.catalog.validation import (
     is_number,
     non_finite_numbers,
     paging,
-    parse_json_body,
+    parse_json_object,
     parse_slippage_fees,
     single_values,
 )
@@ -77,9 +77,7 @@ class SweepRequest:
 
 def parse_sweep_request(body: bytes) -> SweepRequest:
     """Validate a POST /sweeps body."""
-    data = parse_json_body(body)
-    if not isinstance(data, dict):
-        raise ValidationError("request body must be a JSON object", {"body": "expected an object"})
+    data = parse_json_object(body)
     problems: dict[str, str] = {}
     for name in sorted(set(data) - CREATE_FIELDS):
         problems[name] = "unknown field"
@@ -354,9 +352,7 @@ def parse_heatmap_query(query: Mapping[str, list[str]], axes: Axes) -> HeatmapQu
 
 def parse_promote_body(body: bytes) -> dict:
     """POST /sweeps/<id>/promote: {"params": {...}} (the variant's parameters)."""
-    data = parse_json_body(body)
-    if not isinstance(data, dict):
-        raise ValidationError("request body must be a JSON object", {"body": "expected an object"})
+    data = parse_json_object(body)
     problems = {name: "unknown field" for name in sorted(set(data) - {"params"})}
     params = data.get("params", _MISSING)
     if params is _MISSING:
