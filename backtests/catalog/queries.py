@@ -46,6 +46,10 @@ class DatasetNotReady(Exception):
         self.dataset = dataset
 
 
+# What resolve_dataset raises when a create cannot use the dataset it names.
+DATASET_REFUSALS = (DatasetNotFound, DatasetForbidden, DatasetNotReady)
+
+
 class IdempotencyConflict(Exception):
     """The idempotency key already belongs to a run with different inputs."""
 

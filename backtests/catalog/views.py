@@ -47,18 +47,10 @@ async def create_run(request: HttpRequest) -> HttpResponse:
     creator = queries.Creator(access.owner_of(request.user), client_address(request), limited=True)
     try:
         created = await queries.create_run(run_request, key, creator)
-    except queries.DatasetNotFound as missing:
-        return error_response(ErrorCode.DATASET_NOT_FOUND, str(missing))
+    except queries.DATASET_REFUSALS as refused:
+        return dataset_refusal(refused, "runs")
     except OverQuota as over:
         return rate_limited(over)
-    except queries.DatasetForbidden as private:
-        return forbidden(f"{private}: runs need a dataset of yours, the operator's or a public one")
-    except queries.DatasetNotReady as not_ready:
-        return error_response(
-            ErrorCode.CONFLICT,
-            f"{not_ready}; runs need a READY dataset",
-            {"dataset_id": not_ready.dataset.status},
-        )
     except queries.IdempotencyConflict as conflict:
         return error_response(
             ErrorCode.IDP_CONFLICT,
@@ -68,6 +60,22 @@ async def create_run(request: HttpRequest) -> HttpResponse:
     if created.new:
         return json_response({"run_id": created.run_id, "status": "QUEUED"}, status=202)
     return json_response({"run_id": created.run_id, "status": "EXISTS"})
+
+
+def dataset_refusal(refused: Exception, what: str) -> HttpResponse:
+    """The answer to a create (of `what`: runs, sweeps) whose dataset cannot be used: 404
+    for none, 403 for another user's, 409 for one that is not READY."""
+    if isinstance(refused, queries.DatasetForbidden):
+        return forbidden(
+            f"{refused}: {what} need a dataset of yours, the operator's or a public one"
+        )
+    if isinstance(refused, queries.DatasetNotReady):
+        return error_response(
+            ErrorCode.CONFLICT,
+            f"{refused}; {what} need a READY dataset",
+            {"dataset_id": refused.dataset.status},
+        )
+    return error_response(ErrorCode.DATASET_NOT_FOUND, str(refused))
 
 
 @api_view("GET")

@@ -23,13 +23,14 @@ from backtests.engine.sweep import METHODS
 from backtests.models import Sweep
 from backtests.pages import formatting
 from backtests.pages.access import page_view
-from backtests.pages.views import DEFAULT_COSTS, form_context, number
+from backtests.pages.views import DEFAULT_COSTS, form_context, number, page_number
 from backtests.sweeps import queries
 from backtests.sweeps.serializers import result_item, sweep_detail, sweep_summary
 from backtests.sweeps.validation import (
     AGGREGATES,
+    RESULT_ORDERS,
+    ResultsQuery,
     parse_heatmap_query,
-    parse_results_query,
     parse_sweep_request,
 )
 
@@ -120,18 +121,11 @@ async def sweep_page(request: HttpRequest, sweep_id: str) -> HttpResponse:
     if isinstance(row, HttpResponse):
         return row
     detail = sweep_detail(row)
-    order = request.GET.get("order") or f"-{row.maximize}"
-    try:
-        results_query = parse_results_query(
-            {"order": [order], "limit": [str(PAGE_SIZE)], "offset": ["0"]}
-        )
-    except ValidationError:
+    order = request.GET.get("order", "")
+    if order.removeprefix("-") not in RESULT_ORDERS:
         order = f"-{row.maximize}"
-        results_query = parse_results_query({"order": [order], "limit": [str(PAGE_SIZE)]})
-    page = max(1, int(request.GET["page"])) if request.GET.get("page", "").isdecimal() else 1
-    page = min(page, 100_000)
-    results_query = type(results_query)(order, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    found = await queries.results(sweep_id, results_query)
+    page = page_number(request.GET.get("page"))
+    found = await queries.results(sweep_id, ResultsQuery(order, PAGE_SIZE, (page - 1) * PAGE_SIZE))
     heat = await sync_to_async(heatmap_context)(request, row)
     params = list(row.grid)
     results = []
@@ -322,7 +316,7 @@ async def sweep_new(request: HttpRequest) -> HttpResponse:
         created, _ = await queries.create_sweep(sweep_request, None, creator)
     except ValidationError as bad:
         errors, general = sweep_errors(bad.details, strategy_id)
-    except (catalog.DatasetNotFound, catalog.DatasetForbidden, catalog.DatasetNotReady) as bad:
+    except catalog.DATASET_REFUSALS as bad:
         errors = {"dataset_id": str(bad)}
     except (queries.NothingToCompute, queries.BadWindows) as bad:
         general = [str(bad)]

@@ -304,7 +304,7 @@ async def run_new(request: HttpRequest) -> HttpResponse:
         created = await queries.create_run(run_request, None, creator)
     except ValidationError as bad:
         errors, general = field_errors(bad.details, strategy_id)
-    except (queries.DatasetNotFound, queries.DatasetForbidden, queries.DatasetNotReady) as bad:
+    except queries.DATASET_REFUSALS as bad:
         errors = {"dataset_id": str(bad)}
     except OverQuota as over:
         general = [str(over)]

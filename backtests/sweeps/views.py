@@ -29,6 +29,7 @@ from backtests.catalog.validation import (
     parse_idempotency_key,
     single_values,
 )
+from backtests.catalog.views import dataset_refusal
 from backtests.engine import strategies
 from backtests.errors import ErrorCode
 from backtests.models import Sweep
@@ -82,20 +83,10 @@ async def create_sweep(request: HttpRequest) -> HttpResponse:
     creator = catalog.Creator(access.owner_of(request.user), client_address(request), limited=True)
     try:
         created, total = await queries.create_sweep(sweep_request, key, creator)
-    except catalog.DatasetNotFound as missing:
-        return error_response(ErrorCode.DATASET_NOT_FOUND, str(missing))
+    except catalog.DATASET_REFUSALS as refused:
+        return dataset_refusal(refused, "sweeps")
     except OverQuota as over:
         return rate_limited(over)
-    except catalog.DatasetForbidden as private:
-        return forbidden(
-            f"{private}: sweeps need a dataset of yours, the operator's or a public one"
-        )
-    except catalog.DatasetNotReady as not_ready:
-        return error_response(
-            ErrorCode.CONFLICT,
-            f"{not_ready}; sweeps need a READY dataset",
-            {"dataset_id": not_ready.dataset.status},
-        )
     except queries.NothingToCompute as nothing:
         return error_response(ErrorCode.VALIDATION, str(nothing), {"grid": str(nothing)})
     except queries.BadWindows as bad:
@@ -185,7 +176,7 @@ async def cancel(request: HttpRequest, sweep_id: str) -> HttpResponse:
     if isinstance(row, HttpResponse):
         return row
     outcome = await sync_to_async(lifecycle.cancel)(sweep_id)
-    if outcome.moved or (outcome.status == "CANCELLED" and row.cancel_requested):
+    if outcome.status == "CANCELLED":  # now, or by an earlier cancel: the same answer
         return json_response({"sweep_id": sweep_id, "status": outcome.status})
     return error_response(
         ErrorCode.CONFLICT,
