@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.live_jobs import api as request
 from tests.live_jobs import live_worker, manage
 from tests.live_server import LiveServer, live_server
 
@@ -117,10 +118,30 @@ def test_a_run_from_the_form_to_its_statistics_trades_and_viewer(service, page) 
     )
     # The history before the seek is kept: hundreds of candles, not one.
     assert page.evaluate("window.viewer.candles()") > 500
+    assert page.evaluate("window.viewer.positions()") == page.evaluate("window.viewer.candles()")
     held_orders = page.evaluate("window.viewer.state.markers.length")
     window = api(service, f"/backtests/{run_id}/bars?to=60000&max=2000")
     assert held_orders == len(window["orders"])  # every order before the seek, as a marker
+    # A marker's tooltip: its order's side, quantity, price and fee.
+    x = page.evaluate(MARKER_IN_VIEW)
+    assert x is not None, "no order marker in view after the seek"
+    box = page.locator("#price-chart").bounding_box()
+    page.mouse.move(box["x"] + x, box["y"] + box["height"] / 2)
+    page.wait_for_selector("#tooltip:not([hidden])")
+    tooltip = page.text_content("#tooltip")
+    assert re.fullmatch(r"((buy|sell) \d+\.\d{4} at \d+\.\d{2}, fee \d+\.\d{2}\n?)+", tooltip)
     shot(page, "3-viewer-after-seek")
+
+
+# The x of the latest order marker inside the price chart's plot, or null.
+MARKER_IN_VIEW = """() => {
+  const width = document.getElementById('price-chart').clientWidth;
+  for (const marker of [...window.viewer.state.markers].reverse()) {
+    const x = window.viewer.x(marker.time);
+    if (x !== null && x > 5 && x < width - 90) return x;
+  }
+  return null;
+}"""
 
 
 def test_compare_two_runs(service, page) -> None:
@@ -152,6 +173,36 @@ def test_the_list_shows_the_runs_and_filters_them(service, page) -> None:
     statuses = {r.get_attribute("data-status") for r in page.query_selector_all("tr[data-run]")}
     assert statuses == {"DONE"}
     shot(page, "6-run-list")
+
+
+def test_the_lists_waiting_rows_follow_their_runs(browser, tmp_path: Path) -> None:
+    """A QUEUED row turns DONE on its own, with its figures, once a worker computes it."""
+    from playwright.sync_api import expect
+
+    manage(tmp_path, "migrate", "--no-input")
+    manage(tmp_path, "load_demo")
+    body = {
+        "dataset_id": "AAPL-2023-1m",
+        "strategy_id": "sma_crossover",
+        "params": {"fast": 9, "slow": 41},
+        "slippage_fees": {"k_spread": 0.05, "fees_bps": 1},
+        "seed": 7,
+    }
+    with live_server("daphne", tmp_path) as live:
+        status, run = request(live.http_url, "POST", "/backtests", body)
+        assert status == 202 and run["status"] == "QUEUED", run
+        context = browser.new_context(bypass_csp=True)
+        page = context.new_page()
+        page.goto(live.http_url + "/")
+        row = f"tr[data-run='{run['run_id']}']"
+        assert page.get_attribute(row, "data-status") == "QUEUED"  # no worker yet
+        with live_worker(tmp_path, RUN_STATUS_POLL_SECONDS="0.2"):
+            page.wait_for_selector(f"{row}[data-status='DONE']", timeout=60_000)
+        # The list reloads to show the run's figures (numbers where there were none).
+        expect(page.locator(f"{row} td.num").first).to_have_text(re.compile(r"\d"))
+        assert page.text_content(f"{row} [data-field=status]").strip() == "DONE"
+        shot(page, "7-run-list-followed")
+        context.close()
 
 
 UNLABELLED = """() => [...document.querySelectorAll(

@@ -204,3 +204,22 @@ def test_flat_all_along_has_null_ratios_with_reasons() -> None:
     assert values["total_return"] == 0.0 and values["max_drawdown"] == 0.0
     for name in ("sharpe", "sortino", "hit_rate", "avg_win", "avg_loss", "slippage_share"):
         assert values[name] is None and reasons[name]
+
+
+def test_a_short_that_loses_everything_stops_trading_and_says_so() -> None:
+    """Equity at zero or below: closed at the next open, nothing after, said in the metrics."""
+    prices = [10.0, 10.0, 25.0, 30.0, 5.0, 4.0]
+    bars = make_bars(prices, prices, prices, prices)
+    targets = np.full(len(bars), -1.0)  # short all along, even after the loss
+    sim = simulate(bars, targets, Costs(0.0, 0.0))
+    # Short 10,000 at bar 1's open (10); at bar 2's close (25) the equity is
+    # 200,000 - 10,000 x 25 = -50,000: bought back at bar 3's open, nothing after.
+    assert sim.stopped_at == 2
+    assert sim.fill_bar.tolist() == [1, 3] and sim.side.tolist() == [-1, 1]
+    assert sim.position[3:].tolist() == [0.0, 0.0, 0.0]
+    assert sim.equity[-1] == pytest.approx(100_000 - 10_000 * (30 - 10))
+    fills, equity = oracle_exposure(bars, targets.tolist(), Costs(0.0, 0.0))
+    assert_same_as_oracle(sim, fills, equity)
+    values, reasons = metrics.compute(sim, bars)
+    assert "fell to zero or below at bar 2" in reasons["trading"]
+    assert values["total_return"] == pytest.approx(-2.0)

@@ -337,7 +337,13 @@
   });
 
   // For tests and the console: the state, and how many candles the price chart holds.
-  window.viewer = { state, transport: () => transport, candles: () => candles.data().length };
+  window.viewer = {
+    state,
+    transport: () => transport,
+    candles: () => candles.data().length,
+    positions: () => positionBars.data().length,
+    x: (time) => priceChart.timeScale().timeToCoordinate(time), // a candle's place (tests)
+  };
   const waiting = ["QUEUED", "RUNNING"].includes($("status").dataset.status);
   if (playable || waiting) connectSocket(); // a waiting run hears its status on it
 })();
