@@ -247,3 +247,21 @@ def test_the_viewer_plays_and_pauses_from_the_keyboard(service, page) -> None:
     page.wait_for_function("document.getElementById('position').textContent.startsWith('bar ')")
     page.select_option("#tz", "America/New_York")
     assert page.text_content("#tz-label") == "America/New_York"
+
+
+def test_the_viewers_charts_fill_the_window(service, browser) -> None:
+    """No blank area under the charts: they grow with the window, down to its bottom."""
+    done = api(service, "/backtests?status=DONE&symbol=AAPL&limit=1")["items"][0]
+    price_heights = []
+    for height in (800, 1200):
+        context = browser.new_context(viewport={"width": 1280, "height": height})
+        page = context.new_page()
+        page.goto(f"{service.http_url}/backtests/{done['run_id']}/play")
+        page.wait_for_load_state("networkidle")
+        box = page.locator("#equity-chart").bounding_box()
+        last = page.evaluate("document.documentElement.scrollHeight")
+        assert last <= height, f"the viewer scrolls at {height} px high ({last} px)"
+        assert box["y"] + box["height"] >= height - 80, f"blank under the charts at {height}"
+        price_heights.append(page.locator("#price-chart").bounding_box()["height"])
+        context.close()
+    assert price_heights[1] - price_heights[0] > 200, price_heights
