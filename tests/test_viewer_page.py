@@ -40,3 +40,12 @@ def test_an_error_runs_viewer_says_why(client) -> None:
     html = client.get(f"/backtests/{run.run_id}/play").content.decode()
     assert "the strategy returned NaN at bar 7" in html and "nothing to play" in html
     assert '<input id="scrubber"' in html and "disabled>" in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancelled_runs_viewer_says_so_and_disables_the_controls(client) -> None:
+    run = make_run(make_dataset(), status="CANCELLED")
+    html = client.get(f"/backtests/{run.run_id}/play").content.decode()
+    assert "The run is CANCELLED: it has nothing to play." in html
+    assert '<button id="play" type="button" disabled>' in html
+    assert "it plays when it is DONE" not in html
